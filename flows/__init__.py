@@ -1,0 +1,1 @@
+"""User flows on top of the library: login, abonents, trunks, changes — and the ``vats`` CLI."""

@@ -1,0 +1,113 @@
+"""``vats gwt decode|encode``: GWT-RPC payloads ⇄ their JSON form, for people who debug traffic.
+
+Decode, edit, encode, replay: the JSON form (json-form.md) is lossless, so an edited object
+parameter goes back on the wire exactly as GWT's client would have written it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scraper.errors import ProtocolError
+from scraper.gwt import (
+    build_request,
+    build_response,
+    default_registry,
+    parse_request,
+    parse_response,
+    request_from_json,
+    request_to_json,
+    response_to_json,
+    value_from_json,
+)
+from scraper.gwt.schema import Registry
+
+app = typer.Typer(help="Decode and encode GWT-RPC payloads (JSON form of json-form.md).",
+                  no_args_is_help=True)
+
+SchemaOption = Annotated[
+    list[Path] | None,
+    typer.Option("--schema", help="Schema file (json-form.md format); repeatable.",
+                 exists=True, dir_okay=False),
+]
+ReturnsOption = Annotated[
+    str | None,
+    typer.Option("--returns", help="Declared return type of a response holding a bare "
+                 "primitive or string (int, long, boolean, double, void, java.lang.String)."),
+]
+FileArgument = Annotated[
+    str, typer.Argument(help="Input file; '-' or absent reads standard input.")
+]
+
+
+def _read(file: str) -> str:
+    if file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        data = Path(file).read_bytes()
+    # bytes, not text mode: a raw CR inside a request string must survive (vector v02)
+    return data.decode("utf-8")
+
+
+def _registry(schemas: list[Path] | None) -> Registry:
+    registry = default_registry().copy()
+    for path in schemas or []:
+        registry.load_schema_file(path)
+    return registry
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"vats gwt: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+    if sys.stdout.isatty():
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def decode(file: FileArgument = "-", schema: SchemaOption = None,
+           returns: ReturnsOption = None) -> None:
+    """Print the JSON form of a request payload or a response body (detected)."""
+    try:
+        text = _read(file)
+        registry = _registry(schema)
+        stripped = text.strip()
+        form: dict[str, Any]
+        if stripped.startswith("//"):
+            response = parse_response(stripped, registry, returns=returns)
+            form = response_to_json(response, registry, returns=returns)
+        else:
+            form = request_to_json(parse_request(text.rstrip("\r\n"), registry), registry)
+    except (ProtocolError, OSError, UnicodeDecodeError) as exc:
+        raise _fail(str(exc)) from None
+    _emit(json.dumps(form, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def encode(file: FileArgument = "-", schema: SchemaOption = None,
+           returns: ReturnsOption = None) -> None:
+    """Read a JSON form and print the payload (a request, or a response for ok/ex)."""
+    try:
+        data = json.loads(_read(file))
+        registry = _registry(schema)
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if kind in ("ok", "ex"):
+            declared = "java.lang.Object" if kind == "ex" else (returns or "java.lang.Object")
+            value = None if declared == "void" else value_from_json(
+                data.get("value"), declared, registry)
+            text = build_response(value, declared_type=declared, kind=kind, registry=registry,
+                                  flags=int(data.get("flags", 0)))
+        else:
+            text = build_request(request_from_json(data, registry), registry)
+    except (ProtocolError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(str(exc)) from None
+    _emit(text)

@@ -1,0 +1,1 @@
+"""Browser side of vats: finding and launching Chromium, the logged-in session, capture."""

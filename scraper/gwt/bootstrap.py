@@ -1,0 +1,68 @@
+"""What a GWT app's bootstrap files reveal: permutations, service proxies, type signatures.
+
+Why regexes over literals and never over variable names: minified names change with every
+build (a public client's ``bc='(\\w{32})'`` broke that way); string literals and their adjacency
+are what GWT's generator guarantees (spec §8.2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_HEX32 = r"[0-9A-F]{32}"
+_STRONG = re.compile(rf"(['\"])({_HEX32})\1")
+_KEYLIST = re.compile(
+    rf"\(\s*\[((?:\s*['\"][\w.-]+['\"]\s*,?)+)\]\s*,\s*(['\"])({_HEX32})(?::\d+)?\2"
+)
+_PROXY = re.compile(rf"(['\"])([A-Za-z_][\w./-]*)\1\s*,\s*(['\"])({_HEX32})\3")
+_SIGNATURE = re.compile(r"(['\"])((?:\[+L?)?[A-Za-z_$][\w$]*(?:\.[\w$]+)+;?)/(\d{1,10})\1")
+
+
+@dataclass(frozen=True, slots=True)
+class Permutation:
+    """A permutation strong name and the property values it was registered for (if readable)."""
+
+    strong_name: str
+    properties: tuple[str, ...] = ()
+
+
+def discover_permutations(nocache_js: str) -> list[Permutation]:
+    """Every permutation strong name a ``*.nocache.js`` can choose, in order of appearance.
+
+    When the script registers permutations per property value (``unflattenKeylistIntoAnswers``
+    or any call shaped ``(['safari', ...], 'HEX')``), those values are attached.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    for match in _KEYLIST.finditer(nocache_js):
+        values = tuple(re.findall(r"['\"]([\w.-]+)['\"]", match.group(1)))
+        found.setdefault(match.group(3), ())
+        found[match.group(3)] = found[match.group(3)] + values
+    for match in _STRONG.finditer(nocache_js):
+        found.setdefault(match.group(2), ())
+    return [Permutation(name, props) for name, props in found.items()]
+
+
+def choose_permutation(permutations: list[Permutation], user_agent_key: str = "safari") -> str | None:
+    """The permutation registered for ``user_agent_key`` (``safari`` = Chrome/Edge), else the
+    only one, else None (the caller then tries each until the cache.js holds the services)."""
+    for perm in permutations:
+        if user_agent_key in perm.properties:
+            return perm.strong_name
+    return permutations[0].strong_name if len(permutations) == 1 else None
+
+
+def discover_services(cache_js: str) -> dict[str, str]:
+    """Service proxies of a ``<PERMUTATION>.cache.js``: relative path → policy strong name."""
+    services: dict[str, str] = {}
+    for match in _PROXY.finditer(cache_js):
+        services.setdefault(match.group(2), match.group(4))
+    return services
+
+
+def discover_signatures(cache_js: str) -> dict[str, str]:
+    """Type signatures quoted in a cache.js: binary class name → ``name/CRC`` (newest wins)."""
+    signatures: dict[str, str] = {}
+    for match in _SIGNATURE.finditer(cache_js):
+        signatures[match.group(2)] = f"{match.group(2)}/{match.group(3)}"
+    return signatures

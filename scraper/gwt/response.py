@@ -1,0 +1,98 @@
+"""Responses (server → browser): decoding what the cabinet answers, and building answers.
+
+The return value is read by the method's declared return type; GWT cannot tell a bare int, a
+string index and an object reference apart, so the caller names it (``returns``) for primitives
+and ``String`` — every object return is self-describing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from scraper.errors import DecodeError, EncodeError, IncompatibleClientError, RemoteException
+from scraper.gwt.builtins import INCOMPATIBLE
+from scraper.gwt.jsarray import CHUNK, PIECE, render_response, split_response
+from scraper.gwt.reader import ValueReader
+from scraper.gwt.schema import Registry, default_registry
+from scraper.gwt.types import OBJECT, TypeRef, parse_type
+from scraper.gwt.values import Instance
+from scraper.gwt.writer import ValueWriter, declared
+
+
+@dataclass(slots=True)
+class Response:
+    """A decoded answer: ``kind`` is ``ok`` (a return value) or ``ex`` (a thrown object)."""
+
+    kind: Literal["ok", "ex"]
+    value: Any
+    version: int = 7
+    flags: int = 0
+    unknown_signatures: frozenset[str] = frozenset()
+
+    @property
+    def exception_class(self) -> str | None:
+        if self.kind == "ex" and isinstance(self.value, Instance):
+            return self.value.class_name
+        return None
+
+    def raise_for_exception(self, *, service: str | None = None, method: str | None = None) -> None:
+        """Turn an ``//EX`` into ``RemoteException`` (``IncompatibleClientError`` when stale)."""
+        if self.kind != "ex":
+            return
+        java_class = self.exception_class or type(self.value).__name__
+        message = self.value.get("detailMessage") if isinstance(self.value, Instance) else None
+        error = IncompatibleClientError if java_class == INCOMPATIBLE else RemoteException
+        raise error(java_class, message, service=service, method=method, value=self.value)
+
+
+def _return_type(returns: str | None) -> TypeRef | None:
+    if returns is None:
+        return OBJECT
+    if returns == "void":
+        return None
+    return parse_type(returns)
+
+
+def parse_response(
+    text: str, registry: Registry | None = None, *, returns: str | None = None
+) -> Response:
+    """Decode a response body (``returns``: declared return type; default an object)."""
+    parts = split_response(text)
+    reader = ValueReader(parts.tokens, parts.strings, registry or default_registry())
+    ref = OBJECT if parts.kind == "ex" else _return_type(returns)
+    try:
+        value = None if ref is None else reader.read(ref)
+    except RecursionError:
+        raise DecodeError("object graph nested too deeply to decode") from None
+    if reader.remaining():
+        raise DecodeError(
+            f"{reader.remaining()} unexpected tokens after the value"
+            + (" (is the return type right? see --returns)" if returns is None else ""),
+            position=reader.pos, token=parts.tokens[reader.pos],
+        )
+    kind: Literal["ok", "ex"] = "ok" if parts.kind == "ok" else "ex"
+    return Response(kind, value, parts.version, parts.flags,
+                    frozenset(reader.unknown_signatures))
+
+
+def build_response(
+    value: Any, *, declared_type: str = "java.lang.Object", kind: Literal["ok", "ex"] = "ok",
+    registry: Registry | None = None, flags: int = 0, chunk: int = CHUNK, piece: int = PIECE,
+) -> str:
+    """Encode an answer as GWT 2.7's server writes it (``declared_type`` ``void`` for none)."""
+    writer = ValueWriter(registry or default_registry())
+    if kind == "ex":
+        writer.write_object(value, OBJECT)
+    elif declared_type == "void":
+        if value is not None:
+            raise EncodeError("a void method returns nothing")
+    else:
+        writer.write(value, declared(declared_type))
+    return render_response(kind, writer.tokens, writer.strings, flags=flags, chunk=chunk,
+                           piece=piece)
+
+
+def incompatible(message: str) -> Instance:
+    """The ``IncompatibleRemoteServiceException`` a GWT servlet throws for a stale client."""
+    return Instance(f"{INCOMPATIBLE}/3936916533", {"detailMessage": message})

@@ -1,0 +1,40 @@
+"""Every module imports on its own (catches cycles and missing dependencies early)."""
+
+import importlib
+import pkgutil
+
+import pytest
+
+import fixtures
+import flows
+import scraper
+
+
+def _modules():
+    names = []
+    for package in (scraper, flows, fixtures):
+        names.append(package.__name__)
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if not info.name.endswith("__main__"):
+                names.append(info.name)
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_import(name):
+    importlib.import_module(name)
+
+
+def test_codec_is_sans_io():
+    """scraper.gwt imports nothing that does I/O (h11-style): checked in a fresh interpreter."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, scraper.gwt, scraper.gwt.jsonform\n"
+        "bad = {'socket', 'asyncio', 'aiohttp', 'playwright', 'http', 'ssl', 'selectors'}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in bad)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
