@@ -15,6 +15,8 @@ _STRONG = re.compile(rf"(['\"])({_HEX32})\1")
 _KEYLIST = re.compile(
     rf"\(\s*\[((?:\s*['\"][\w.-]+['\"]\s*,?)+)\]\s*,\s*(['\"])({_HEX32})(?::\d+)?\2"
 )
+# a data table of [property value, strong name] pairs, as some linkers and minifiers emit
+_PAIR = re.compile(rf"\[\s*(['\"])([\w.-]+)\1\s*,\s*(['\"])({_HEX32})\3\s*\]")
 _PROXY = re.compile(rf"(['\"])([A-Za-z_][\w./-]*)\1\s*,\s*(['\"])({_HEX32})\3")
 _SIGNATURE = re.compile(r"(['\"])((?:\[+L?)?[A-Za-z_$][\w$]*(?:\.[\w$]+)+;?)/(\d{1,10})\1")
 
@@ -31,13 +33,16 @@ def discover_permutations(nocache_js: str) -> list[Permutation]:
     """Every permutation strong name a ``*.nocache.js`` can choose, in order of appearance.
 
     When the script registers permutations per property value (``unflattenKeylistIntoAnswers``
-    or any call shaped ``(['safari', ...], 'HEX')``), those values are attached.
+    or any call shaped ``(['safari', ...], 'HEX')``, or a table of ``['safari', 'HEX']`` pairs),
+    those values are attached.
     """
     found: dict[str, tuple[str, ...]] = {}
     for match in _KEYLIST.finditer(nocache_js):
         values = tuple(re.findall(r"['\"]([\w.-]+)['\"]", match.group(1)))
         found.setdefault(match.group(3), ())
         found[match.group(3)] = found[match.group(3)] + values
+    for match in _PAIR.finditer(nocache_js):
+        found[match.group(4)] = found.get(match.group(4), ()) + (match.group(2),)
     for match in _STRONG.finditer(nocache_js):
         found.setdefault(match.group(2), ())
     return [Permutation(name, props) for name, props in found.items()]

@@ -22,10 +22,9 @@ def encode_long(value: int) -> str:
     if not LONG_MIN <= value <= LONG_MAX:
         raise EncodeError(f"{value} does not fit in a Java long")
     bits = value & _MASK
-    # one 4-bit group then ten 6-bit groups, leading zero groups skipped, last always kept
-    digits = [ALPHABET[(bits >> shift) & 0x3F] for shift in range(60, -1, -6)]
-    digits[0] = ALPHABET[(bits >> 60) & 0xF]
-    text = "".join(digits).lstrip("A")
+    # one 4-bit group (bits 63..60) then ten 6-bit groups; leading zero groups are skipped
+    # and the last group is always kept (so zero is "A")
+    text = "".join(ALPHABET[(bits >> shift) & 0x3F] for shift in range(60, -1, -6)).lstrip("A")
     return text or "A"
 
 
@@ -34,11 +33,12 @@ def decode_long(text: str, *, position: int | None = None) -> int:
     if not text or len(text) > 11:
         raise DecodeError("not a GWT base-64 long", position=position, token=text)
     acc = 0
-    try:
-        for ch in text:
-            acc = (acc << 6) | _VALUE[ch]
-    except KeyError:
-        raise DecodeError("not a GWT base-64 long", position=position, token=text) from None
+    value = _VALUE.get
+    for ch in text:
+        digit = value(ch)
+        if digit is None:
+            raise DecodeError("not a GWT base-64 long", position=position, token=text)
+        acc = (acc << 6) | digit
     if len(text) == 11 and _VALUE[text[0]] > 15:
         raise DecodeError("GWT base-64 long overflows 64 bits", position=position, token=text)
     acc &= _MASK

@@ -8,7 +8,7 @@ Every malformed token raises ``DecodeError`` with its position; nothing half-rea
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from scraper.errors import DecodeError, SchemaError, UnknownClassError
@@ -27,7 +27,8 @@ _RANGES = {"B": (-(1 << 7), (1 << 7) - 1), "S": (-(1 << 15), (1 << 15) - 1),
 class ValueReader:
     """Reads values from ``tokens`` (in writing order) with a shared string and object table."""
 
-    __slots__ = ("base", "objects", "pos", "registry", "strings", "tokens", "unknown_signatures")
+    __slots__ = ("_assignable", "_plans", "base", "objects", "pos", "registry", "strings",
+                 "tokens", "unknown_signatures")
 
     def __init__(
         self, tokens: Sequence[Any], strings: Sequence[str], registry: Registry, *, base: int = 0
@@ -40,6 +41,8 @@ class ValueReader:
         self.objects: list[GwtObject] = []
         #: signatures whose class is known but whose CRC differs from the registry's
         self.unknown_signatures: set[str] = set()
+        self._assignable: dict[tuple[str, str], bool] = {}
+        self._plans: dict[str, list[tuple[str, Callable[[TypeRef], Any], TypeRef]]] = {}
 
     # --- tokens ----------------------------------------------------------------------
 
@@ -117,20 +120,32 @@ class ValueReader:
     # --- values ----------------------------------------------------------------------
 
     def read(self, declared: TypeRef) -> Any:
-        kind = declared.kind
+        return self._reader(declared.kind)(declared)
+
+    def _reader(self, kind: str) -> Callable[[TypeRef], Any]:
+        """The bound method that reads a slot of ``kind`` (one uniform signature, no if-chain)."""
         if kind == "object":
-            return self.read_object(declared)
+            return self.read_object
         if kind == "string":
-            return self.read_string()
+            return lambda _ref: self.read_string()
         if kind == "Z":
-            return self.read_bool()
+            return lambda _ref: self.read_bool()
         if kind == "J":
-            return self.read_long()
+            return lambda _ref: self.read_long()
         if kind in ("D", "F"):
-            return self.read_double()
+            return lambda _ref: self.read_double()
         if kind == "C":
-            return chr(self.read_int("C"))
-        return self.read_int(kind)
+            return lambda _ref: chr(self.read_int("C"))
+        return lambda _ref: self.read_int(kind)
+
+    def _plan(self, class_name: str) -> list[tuple[str, Callable[[TypeRef], Any], TypeRef]]:
+        plan = self._plans.get(class_name)
+        if plan is None:
+            plan = self._plans[class_name] = [
+                (spec.name, self._reader(spec.type.kind), spec.type)
+                for spec in self.registry.fields_of(class_name)
+            ]
+        return plan
 
     def read_object(self, declared: TypeRef = OBJECT) -> Any:
         start = self.pos
@@ -160,7 +175,13 @@ class ValueReader:
 
     def _check_assignable(self, class_name: str, declared: TypeRef, at: int, tok: Any) -> None:
         target = declared.class_name
-        if target and not self.registry.is_assignable(class_name, target):
+        if not target or target == class_name or target == "java.lang.Object":
+            return
+        key = (class_name, target)
+        ok = self._assignable.get(key)
+        if ok is None:
+            ok = self._assignable[key] = self.registry.is_assignable(class_name, target)
+        if not ok:
             raise self._fail(f"a {class_name} cannot fill a slot declared {target}", tok, at=at)
 
     def _new(self, obj: GwtObject) -> None:
@@ -171,10 +192,11 @@ class ValueReader:
     ) -> GwtObject:
         if isinstance(entry, ClassSchema):
             self._note_signature(entry.signature, signature)
-            inst = Instance(signature, {})
-            self._new(inst)
-            for spec in self.registry.fields_of(entry.name):
-                inst.fields[spec.name] = self.read(spec.type)
+            fields: dict[str, Any] = {}
+            inst = Instance(signature, fields)
+            self.objects.append(inst)
+            for name, reader, ref in self._plan(entry.name):
+                fields[name] = reader(ref)
             return inst
         if isinstance(entry, EnumSchema):
             self._note_signature(entry.signature, signature)

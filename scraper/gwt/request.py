@@ -158,3 +158,26 @@ def build_request(request: Request, registry: Registry | None = None, *, webkit:
     strings = "|".join(quote_request_string(s, webkit=webkit) for s in writer.strings)
     body = "|".join(render_request_token(tok) for tok in writer.tokens)
     return f"{request.version}|{request.flags}|{len(writer.strings)}|{strings}|{body}|"
+
+
+def peek_call(text: str) -> tuple[str, str] | None:
+    """``(service interface, method)`` of a payload without decoding its values, or None.
+
+    Why: matching captured traffic by call must not depend on knowing every class layout.
+    Payloads carrying an RPC token (flag 2) are decoded in full instead.
+    """
+    tokens = text.split("|")
+    try:
+        if tokens[0] != str(VERSION) or tokens[1] not in ("0", "2"):
+            return None
+        count = int(tokens[2])
+        strings = tokens[3:3 + count]
+        body = tokens[3 + count:]
+        if tokens[1] == "2":
+            request = parse_request(text)
+            return request.service, request.method
+        service = unquote_request_string(strings[int(body[2]) - 1])
+        method = unquote_request_string(strings[int(body[3]) - 1])
+    except (ValueError, IndexError, DecodeError):
+        return None
+    return service, method

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from fixtures.recorded.captures import ALL, fill
-from tests.paths import VECTORS
+from tests.paths import VECTORS, require_shared
 
 VATS = [sys.executable, "-m", "flows.cli"]
 
@@ -28,7 +28,7 @@ def test_decode_encode_round_trip_of_captures(name):
     assert encoded.stdout == payload
 
 
-@pytest.mark.skipif(not VECTORS.is_dir(), reason="vectors missing")
+@pytest.mark.skipif(not require_shared(), reason="../shared missing")
 def test_vector_with_schema_and_returns():
     out = run("gwt", "decode", "--schema", str(VECTORS / "schema.json"), "--returns", "int",
               str(VECTORS / "v05a_int_return.response.txt"))
@@ -36,7 +36,7 @@ def test_vector_with_schema_and_returns():
     assert json.loads(out.stdout)["value"] == -2147483648
 
 
-@pytest.mark.skipif(not VECTORS.is_dir(), reason="vectors missing")
+@pytest.mark.skipif(not require_shared(), reason="../shared missing")
 def test_response_encode():
     src = VECTORS / "v20_mts_updateForm_placeholder.response.txt"
     decoded = run("gwt", "decode", str(src))

@@ -41,3 +41,11 @@ def test_services_and_signatures_from_cache_js():
     assert sigs["ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER"].endswith("/4095484021")
     assert sigs["java.util.ArrayList"] == "java.util.ArrayList/4159755760"
     assert sigs["[Ljava.lang.String;"] == "[Ljava.lang.String;/2600011424"
+
+
+def test_permutation_table_of_pairs():
+    text = ('f=[["safari", "7AEC7E8A5010EF251B4717D70A3CAAC7"], '
+            '["gecko1_8", "7F7582B233A825B1A13EEFD86E34B203"]]')
+    perms = discover_permutations(text)
+    assert choose_permutation(perms) == "7AEC7E8A5010EF251B4717D70A3CAAC7"
+    assert choose_permutation(perms, "gecko1_8") == "7F7582B233A825B1A13EEFD86E34B203"

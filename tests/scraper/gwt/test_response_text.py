@@ -68,3 +68,24 @@ def test_bare_returns(returns):
               "java.lang.String": "ok"}[returns]
     text = build_response(sample, declared_type=returns, registry=REG)
     assert parse_response(text, REG, returns=returns).value == sample
+
+
+def test_ex_becomes_typed_errors():
+    from scraper.errors import IncompatibleClientError, RemoteException
+    from scraper.gwt import incompatible
+
+    stale = build_response(incompatible("This application is out of date"), kind="ex")
+    response = parse_response(stale, REG)
+    assert response.kind == "ex"
+    with pytest.raises(IncompatibleClientError) as info:
+        response.raise_for_exception(service="DispatcherService", method="getForm")
+    assert info.value.service == "DispatcherService" and info.value.method == "getForm"
+    assert "out of date" in str(info.value)
+
+    other = '//EX[2,1,["java.lang.IllegalStateException/1","boom"],0,7]'
+    with pytest.raises(RemoteException) as info2:
+        parse_response(other, REG).raise_for_exception()
+    assert not isinstance(info2.value, IncompatibleClientError)
+    assert info2.value.java_class == "java.lang.IllegalStateException"
+    assert info2.value.remote_message == "boom"
+    parse_response("//OK[0,[],0,7]", REG).raise_for_exception()  # ok: no error

@@ -16,9 +16,9 @@ from scraper.gwt import (
     response_to_json,
     value_from_json,
 )
-from tests.paths import VECTORS
+from tests.paths import VECTORS, require_shared
 
-pytestmark = pytest.mark.skipif(not VECTORS.is_dir(), reason="../shared/gwt-rpc/vectors missing")
+pytestmark = pytest.mark.skipif(not require_shared(), reason="../shared missing")
 
 
 def _names(suffix):
