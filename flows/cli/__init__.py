@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from flows.cli import gwt
+from flows.cli.common import CliState
 
 app = typer.Typer(
     name="vats",
@@ -16,12 +20,99 @@ app = typer.Typer(
 app.add_typer(gwt.app, name="gwt")
 
 
-@app.command()
-def demo() -> None:
-    """Run the main job against the sandbox (for now: decode the captured MTS payloads)."""
-    from flows.cli.demo_run import run
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Option(
+        "--address", envvar="VATS_ADDRESS", help="Cabinet base URL (default https://vpbx.mts.ru).")] = None,
+    login: Annotated[str | None, typer.Option(
+        "--login", envvar="VATS_LOGIN", help="Account login, e.g. +7-9XXXXXXXXX.")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from the first line of stdin.")] = False,
+    headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
+    slow_mo: Annotated[float, typer.Option("--slow-mo", help="Slow every browser step (ms).")] = 0,
+    debug_dir: Annotated[Path | None, typer.Option(
+        "--debug-dir", help="Write a screenshot per step and a trace on failure here.")] = None,
+    trace: Annotated[str, typer.Option(
+        "--trace", help="Playwright trace: on-failure, always or off.")] = "on-failure",
+    chromium: Annotated[str | None, typer.Option(
+        "--chromium", envvar="VATS_CHROMIUM", help="Chromium binary to use.")] = None,
+    ca_cert: Annotated[Path | None, typer.Option(
+        "--ca-cert", help="Trust this CA certificate (the sandbox's --tls certificate).")] = None,
+    no_reuse: Annotated[bool, typer.Option(
+        "--no-reuse", help="Do not reuse or save the logged-in session.")] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
+                                         help="-v: one line per call; -vv: debug.")] = 0,
+) -> None:
+    ctx.obj = CliState(address=address, login=login, password_stdin=password_stdin,
+                       headed=headed, slow_mo=slow_mo, debug_dir=debug_dir, trace=trace,
+                       chromium=chromium, ca_cert=ca_cert, reuse=not no_reuse, verbose=verbose)
 
-    run()
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    abonents: Annotated[int, typer.Option(help="Abonents in the demo cabinet.")] = 40,
+) -> None:
+    """Start the sandbox cabinet in the background and run the trunk inventory against it."""
+    from flows.cli.trunks_cmd import demo_command
+
+    demo_command(ctx.obj, abonents)
+
+
+@app.command()
+def trunks(
+    ctx: typer.Context,
+    filter_: Annotated[list[str] | None, typer.Option(
+        "--filter", help="all, active, inactive, blocked, unblocked, marked, unmarked "
+        "(repeat or comma-separate to combine).")] = None,
+    numbers: Annotated[list[str] | None, typer.Option(
+        "--numbers", help="Only these phones (repeatable).")] = None,
+    numbers_file: Annotated[Path | None, typer.Option(
+        "--numbers-file", help="File with one phone per line.")] = None,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", help="Comma-separated fields (default: all).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl, csv or xlsx.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", help="Write to FILE.")] = None,
+    show_secrets: Annotated[bool, typer.Option(
+        "--show-secrets", help="Print SIP passwords instead of ***.")] = False,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", help="GWT calls in flight (default 4; backs off when throttled).")] = None,
+) -> None:
+    """Every trunk of the account: phone, SIP login and password, identify line, device state."""
+    from flows.cli.trunks_cmd import trunks_command
+
+    trunks_command(ctx.obj, filters=filter_ or [], numbers=numbers or [],
+                   numbers_file=numbers_file, columns=columns, fmt=fmt, output=output,
+                   show_secrets=show_secrets, concurrency=concurrency)
+
+
+@app.command()
+def login(ctx: typer.Context) -> None:
+    """Check the credentials, log in and save the session for the next runs."""
+    from flows.cli.session_cmds import login_command
+
+    login_command(ctx.obj)
+
+
+@app.command()
+def capture(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="JSON-lines file to write.")],
+) -> None:
+    """Log in, visit the Abonents tab and one Devices page; write the decoded, redacted calls."""
+    from flows.cli.session_cmds import capture_command
+
+    capture_command(ctx.obj, out)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []}, add_help_option=False)
+def sandbox(ctx: typer.Context) -> None:
+    """Run the sandbox cabinet, a local vpbx.mts.ru (vats sandbox --help for its options)."""
+    from fixtures.sandbox.cli import main as sandbox_main
+
+    raise typer.Exit(sandbox_main(list(ctx.args)) or 0)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,9 @@ def launch_args(extra: tuple[str, ...] = ()) -> list[str]:
 
 def launch_options(
     *, headless: bool = True, slow_mo_ms: float = 0, executable: str | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Keyword arguments for ``playwright.chromium.launch`` on this machine."""
-    options: dict[str, object] = {"headless": headless, "args": launch_args()}
+    options: dict[str, Any] = {"headless": headless, "args": launch_args()}
     path = find_chromium(executable)
     if path is not None:
         options["executable_path"] = str(path)

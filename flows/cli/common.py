@@ -1,0 +1,98 @@
+"""What every account command shares: settings from options and env, the password, the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from flows.cli.logs import configure
+from scraper.browser.redact import Redactor
+from scraper.errors import LoginError, UsageError, VatsError
+from scraper.settings import AccountSettings
+
+T = TypeVar("T")
+
+
+@dataclass
+class CliState:
+    address: str | None
+    login: str | None
+    password_stdin: bool
+    headed: bool
+    slow_mo: float
+    debug_dir: Path | None
+    trace: str
+    chromium: str | None
+    ca_cert: Path | None
+    reuse: bool
+    verbose: int
+
+
+def read_password(state: CliState) -> str | None:
+    """VATS_PASSWORD, else --password-stdin, else an interactive prompt — never argv."""
+    env = os.environ.get("VATS_PASSWORD")
+    if env:
+        return env
+    if state.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return getpass.getpass("Пароль / password: ")
+    return None
+
+
+def settings_for(state: CliState, **overrides: Any) -> AccountSettings:
+    values: dict[str, Any] = {
+        "headless": not state.headed, "slow_mo_ms": state.slow_mo, "trace": state.trace,
+        "reuse_session": state.reuse,
+    }
+    for key, value in (("address", state.address), ("login", state.login),
+                       ("debug_dir", state.debug_dir), ("chromium", state.chromium),
+                       ("ca_cert", state.ca_cert)):
+        if value is not None:
+            values[key] = value
+    if state.ca_cert is not None:
+        values["ignore_https_errors"] = True
+    password = read_password(state)
+    if password is not None:
+        values["password"] = password
+    values.update(overrides)
+    return AccountSettings(**values)
+
+
+def run_async(state: CliState, redactor: Redactor, job: Callable[[], Awaitable[T]]) -> T:
+    """Run a job with logging configured; typed errors become a message and exit status 1."""
+    configure(state.verbose, redactor)
+    try:
+        return asyncio.run(job())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        typer.echo("vats: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except (LoginError, UsageError) as exc:
+        typer.echo(f"vats: {redactor.text(str(exc))}", err=True)
+        raise typer.Exit(2) from None
+    except VatsError as exc:
+        typer.echo(f"vats: {type(exc).__name__}: {redactor.text(str(exc))}", err=True)
+        raise typer.Exit(1) from None
+
+
+def prompt_code() -> str:
+    """The CLI's confirmation-code source: env var, else an interactive prompt (in a thread,
+    so the browser page stays alive while the user types)."""
+    code = os.environ.get("VATS_CONFIRMATION_CODE")
+    if code:
+        return code
+    if not sys.stdin.isatty():
+        raise UsageError("the cabinet asks for a confirmation code; set VATS_CONFIRMATION_CODE")
+    return input("Код подтверждения / confirmation code: ").strip()
+
+
+async def prompt_code_async() -> str:
+    return await asyncio.to_thread(prompt_code)

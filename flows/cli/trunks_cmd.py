@@ -1,0 +1,152 @@
+"""``vats trunks``: the inventory, in the format the user needs; ``vats demo`` runs it on the
+sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flows.cli.common import CliState, prompt_code_async, run_async, settings_for
+from flows.cli.output import parse_columns, render
+from flows.client import Vats
+from flows.trunks import Inventory, normalize_phone
+from scraper.browser.redact import Redactor
+from scraper.errors import UsageError
+from scraper.models import Filters
+
+SANDBOX_PASSWORD = "sandbox"  # noqa: S105 - the sandbox's documented default, not a secret
+FILTER_WORDS = {
+    "all": {}, "active": {"active": "yes"}, "inactive": {"active": "no"},
+    "blocked": {"blocked": "yes"}, "unblocked": {"blocked": "no"},
+    "marked": {"marked": "yes"}, "unmarked": {"marked": "no"},
+}
+
+
+def parse_filters(words: list[str]) -> Filters:
+    chosen: dict[str, str] = {}
+    for word in (w.strip().lower() for item in words for w in item.split(",")):
+        if not word:
+            continue
+        if word not in FILTER_WORDS:
+            raise UsageError(f"unknown filter {word!r}; choose from {', '.join(FILTER_WORDS)}")
+        for key, value in FILTER_WORDS[word].items():
+            if chosen.get(key, value) != value:
+                raise UsageError(f"filters contradict each other on {key!r}")
+            chosen[key] = value
+    return Filters.model_validate(chosen)
+
+
+def read_numbers(numbers: list[str], numbers_file: Path | None) -> list[str] | None:
+    items = list(numbers)
+    if numbers_file is not None:
+        try:
+            text = numbers_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {numbers_file}: {exc}") from None
+        items += [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    items = [i for i in items if i]
+    if not items:
+        return None
+    bad = []
+    for item in items:
+        try:
+            normalize_phone(item)
+        except UsageError:
+            bad.append(item)
+    if bad:
+        raise UsageError(f"not phone numbers: {', '.join(bad[:10])}")
+    return items
+
+
+def summary_line(inventory: Inventory) -> str:
+    s = inventory.summary()
+    return (f"{s['trunks']} trunks: {s['working']} working, {s['off']} switched off, "
+            f"{s['no-device']} without device; {s['blocked']} blocked, {s['marked']} marked for "
+            f"deletion; {s['abonents']} other abonents"
+            + (f"; {s['unknown']} unknown numbers" if s["unknown"] else "")
+            + (f"; {s['failed']} FAILED" if s["failed"] else ""))
+
+
+def trunks_command(state: CliState, *, filters: list[str], numbers: list[str],
+                   numbers_file: Path | None, columns: str | None, fmt: str,
+                   output: Path | None, show_secrets: bool, concurrency: int | None,
+                   overrides: dict[str, object] | None = None) -> None:
+    redactor = Redactor()
+    console = Console()
+    err = Console(stderr=True)
+    chosen = parse_filters(filters or ["all"])
+    wanted = read_numbers(numbers, numbers_file)
+    cols = parse_columns(columns)
+    extra = dict(overrides or {})
+    if concurrency is not None:
+        extra["concurrency"] = concurrency
+    settings = settings_for(state, **extra)
+
+    async def job() -> Inventory:
+        settings.require_credentials()
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=err, transient=True,
+                            disable=not err.is_terminal)
+        with progress:
+            task = progress.add_task("device forms", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            async with Vats(settings=settings, code_provider=prompt_code_async,
+                            redactor=redactor) as vats:
+                return await vats.trunks(chosen, numbers=wanted, progress=advance)
+
+    result = run_async(state, redactor, job)
+    trunks = sorted(result.trunks, key=lambda t: t.phone)
+    render(trunks, fmt=fmt, columns=cols, show_secrets=show_secrets, output=output,
+           console=console)
+    for number in result.unknown_numbers:
+        err.print(f"unknown number: {number}")
+    for abonent_id, error in result.failures.items():
+        err.print(f"could not read abonent {abonent_id}: {redactor.text(error)}")
+    err.print(summary_line(result))
+    if result.unknown_numbers or result.failures:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def background_sandbox(*args: str) -> Iterator[str]:
+    """``python -m fixtures.sandbox --port 0`` in the background; yields its URL."""
+    process = subprocess.Popen([sys.executable, "-m", "fixtures.sandbox", "--port", "0", *args],  # noqa: S603
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise UsageError("the sandbox did not start")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def demo_command(state: CliState, abonents: int) -> None:
+    err = Console(stderr=True)
+    with background_sandbox("--abonents", str(abonents)) as url, \
+            tempfile.TemporaryDirectory(prefix="vats-demo-") as state_dir:
+        err.print(f"sandbox cabinet running at {url} (login +7-9000000000, password sandbox)")
+        os.environ["VATS_STATE_DIR"] = state_dir  # the demo never touches your saved sessions
+        os.environ["VATS_PASSWORD"] = SANDBOX_PASSWORD
+        state.address, state.login = url, "+7-9000000000"
+        trunks_command(state, filters=["all"], numbers=[], numbers_file=None,
+                       columns="phone,identify_line,sip_login,sip_password,has_device,"
+                               "device_enabled,active,blocked,marked_for_deletion",
+                       fmt="table", output=None, show_secrets=False, concurrency=None)

@@ -1,0 +1,183 @@
+"""Replaying GWT-RPC calls: the one place with concurrency limits, timeouts and retries.
+
+A call is given as a *builder* (learned build → ``Request``) rather than a fixed request, so
+that after "the client is out of date" the session can re-learn and the same call is rebuilt
+with the new build's strong names and signatures — never sent with stale ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from scraper.browser.learned import Learned
+from scraper.browser.redact import Redactor
+from scraper.browser.transport import RawAnswer, Transport
+from scraper.errors import (
+    HTTPStatusError,
+    IncompatibleClientError,
+    NotGwtAnswerError,
+    SessionError,
+    TransportError,
+)
+from scraper.gwt import Registry, Request, Response, build_request, parse_response
+
+log = logging.getLogger(__name__)
+
+Builder = Callable[[Learned], Request]
+Hook = Callable[[], Awaitable[None]]
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """Limits for replayed calls; defaults are polite to a shared production cabinet."""
+
+    concurrency: int = 4
+    timeout: float = 30.0
+    read_retries: int = 4
+    backoff: float = 0.25  # first retry delay (s), doubled each time, with jitter
+    max_backoff: float = 8.0
+
+
+class RpcCaller:
+    """Sends calls through a transport, bounded by one semaphore, and interprets the answers."""
+
+    def __init__(self, transport: Transport, learned: Learned, registry: Registry, *,
+                 policy: CallPolicy | None = None, redactor: Redactor | None = None,
+                 relearn: Hook | None = None, relogin: Hook | None = None,
+                 on_response: Callable[[Response], None] | None = None) -> None:
+        self.transport = transport
+        self.learned = learned
+        self.registry = registry
+        self.policy = policy or CallPolicy()
+        self.redactor = redactor or Redactor()
+        self.relearn = relearn
+        self.relogin = relogin
+        self.on_response = on_response  # e.g. harvest SIP passwords into the redactor
+        self._slots = asyncio.Semaphore(self.policy.concurrency)
+        self.calls = 0
+        #: payloads being replayed now, so the page capture can tell them from the app's calls
+        self.in_flight: Counter[str] = Counter()
+
+    def set_concurrency(self, value: int) -> None:
+        """Resize the limit (only between batches: the semaphore is replaced)."""
+        self.policy = CallPolicy(**{**self.policy.__dict__, "concurrency": value})
+        self._slots = asyncio.Semaphore(value)
+
+    async def call(self, build: Builder, *, read_only: bool, returns: str | None = None) -> Response:
+        """Send the call; re-learn once on IncompatibleRemoteServiceException and re-login once
+        on an expired session. Reads are retried on transient failures; mutations never are
+        (the caller must re-read before deciding to resend)."""
+        relearned = relogged = False
+        while True:
+            request = build(self.learned)
+            try:
+                return await self._send_with_retries(request, read_only=read_only, returns=returns)
+            except IncompatibleClientError:
+                if relearned or self.relearn is None:
+                    raise
+                relearned = True
+                log.warning("server says the client is out of date; re-learning",
+                            extra={"service": request.service, "method": request.method})
+                await self.relearn()
+            except SessionError:
+                if relogged or self.relogin is None:
+                    raise
+                relogged = True
+                log.warning("session expired; logging in again",
+                            extra={"service": request.service, "method": request.method})
+                await self.relogin()
+
+    async def _send_with_retries(self, request: Request, *, read_only: bool,
+                                 returns: str | None) -> Response:
+        attempt = 0
+        while True:
+            try:
+                return await self._send(request, returns=returns)
+            except (TransportError, HTTPStatusError) as exc:
+                status = getattr(exc, "status", None)
+                transient = isinstance(exc, TransportError) or status in RETRYABLE_STATUS
+                if not read_only or not transient or attempt >= self.policy.read_retries:
+                    raise
+                delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** attempt)
+                delay *= 0.5 + random.random()  # noqa: S311 - jitter, not cryptography
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after:
+                    delay = max(delay, retry_after)
+                attempt += 1
+                log.info("transient failure; retrying",
+                         extra={"service": request.service, "method": request.method,
+                                "attempt": attempt, "delay_s": round(delay, 2),
+                                "error": str(exc)})
+                await asyncio.sleep(delay)
+
+    async def _send(self, request: Request, *, returns: str | None) -> Response:
+        servlet = self.learned.servlet_for(request.service)
+        module_base = self.learned.module_base or request.module_base
+        payload = build_request(request, self.registry)
+        headers = {"Content-Type": "text/x-gwt-rpc; charset=UTF-8",
+                   "X-GWT-Module-Base": module_base}
+        if self.learned.permutation:
+            headers["X-GWT-Permutation"] = self.learned.permutation
+        short = request.service.rsplit(".", 1)[-1]
+        started = time.perf_counter()
+        status: int | str = "-"
+        try:
+            async with self._slots:
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("request body", extra={"service": short, "method": request.method,
+                                                      "body": self.redactor.text(payload)})
+                self.in_flight[payload] += 1
+                try:
+                    answer = await self.transport.post(module_base + servlet, payload, headers,
+                                                       self.policy.timeout)
+                finally:
+                    self.in_flight[payload] -= 1
+                    if not self.in_flight[payload]:
+                        del self.in_flight[payload]
+            status = answer.status
+            self.calls += 1
+            return self._interpret(answer, short, request.method, returns)
+        except TransportError:
+            status = "no-answer"
+            raise
+        finally:
+            log.info("rpc %s.%s %s %.0fms", short, request.method, status,
+                     (time.perf_counter() - started) * 1000,
+                     extra={"service": short, "method": request.method, "status": status,
+                            "ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    def _interpret(self, answer: RawAnswer, service: str, method: str,
+                   returns: str | None) -> Response:
+        body = answer.body
+        response = None
+        if answer.status == 200 and body.startswith(("//OK", "//EX")):
+            response = parse_response(body, self.registry, returns=returns)
+            if self.on_response is not None:
+                self.on_response(response)  # before any logging: secrets are known first
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("response body", extra={"service": service, "method": method,
+                                               "body": self.redactor.text(body)[:4000]})
+        if response is not None:
+            response.raise_for_exception(service=service, method=method)
+            return response
+        if _is_login_page(answer):
+            raise SessionError(f"{service}.{method}: the session is not logged in any more")
+        if answer.status != 200:
+            error = HTTPStatusError(answer.status, body[:500], service=service, method=method)
+            retry_after = answer.headers.get("retry-after", "")
+            error.retry_after = float(retry_after) if retry_after.isdigit() else None  # type: ignore[attr-defined]
+            raise error
+        raise NotGwtAnswerError(f"not a GWT answer: {body[:80]!r}", service=service, method=method)
+
+
+def _is_login_page(answer: RawAnswer) -> bool:
+    """Spring Security sends an expired session to the login page (fetch follows the 302)."""
+    path = answer.url.split("?", 1)[0]
+    return path.endswith("/login/") or 'name="j_password"' in answer.body

@@ -1,0 +1,256 @@
+"""One account's logged-in browser session: context, page, capture, learned build, replay.
+
+The session does the mechanics (open, save and reuse the logged-in state, re-learn after a
+redeploy, re-login after expiry, replay calls); *how* to log in is a flow (``flows/login.py``)
+handed in as ``authenticate``, so the library never depends on the UI layer above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page
+
+from scraper.browser.capture import Capture, Exchange, for_call
+from scraper.browser.debug import DebugRecorder
+from scraper.browser.host import BrowserHost
+from scraper.browser.learned import Learned
+from scraper.browser.redact import Redactor
+from scraper.browser.rpc import Builder, CallPolicy, RpcCaller
+from scraper.browser.storage import forget_state, load_state, save_state, state_path
+from scraper.browser.transport import PageFetchTransport, RequestContextTransport, Transport
+from scraper.errors import FlowError, ProtocolError, SessionError
+from scraper.gwt import (
+    Collection,
+    Instance,
+    Registry,
+    Response,
+    default_registry,
+    discover_services,
+    discover_signatures,
+)
+from scraper.settings import AccountSettings
+
+log = logging.getLogger(__name__)
+
+Authenticate = Callable[["BrowserSession"], Awaitable[None]]
+_ENTERPRISE = re.compile(r"/gwt/enterprise/(\d+)/")
+#: decoded fields whose values are secrets (docs/reconstruction.md: the device record)
+SECRET_FIELDS = frozenset({"sipPassword"})
+
+
+class BrowserSession:
+    """A logged-in cabinet for one account. Use ``async with``; it always closes its context."""
+
+    def __init__(self, host: BrowserHost, settings: AccountSettings, *,
+                 authenticate: Authenticate, registry: Registry | None = None,
+                 redactor: Redactor | None = None) -> None:
+        self.host = host
+        self.settings = settings
+        self.authenticate = authenticate
+        self.registry = registry or default_registry()
+        self.redactor = redactor or Redactor()
+        if settings.password is not None:
+            self.redactor.add(settings.password.get_secret_value())
+        if settings.confirmation_code is not None:
+            self.redactor.add(settings.confirmation_code.get_secret_value())
+        self.learned = Learned()
+        self.capture = Capture()
+        self.capture.on_exchange(self._learn)
+        self.debug = DebugRecorder(settings.debug_dir, self.redactor, trace=settings.trace)
+        self.enterprise_id: int | None = None
+        self.logins = 0
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
+        self.rpc: RpcCaller | None = None
+        #: flows that must walk the UI again after a redeploy (e.g. to learn an enum ordinal)
+        self.learners: list[Callable[[BrowserSession], Awaitable[None]]] = []
+        self._relearning: asyncio.Lock = asyncio.Lock()
+        self._relogging: asyncio.Lock = asyncio.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def page(self) -> Page:
+        if self._page is None:
+            raise RuntimeError("session not started")
+        return self._page
+
+    @property
+    def context(self) -> BrowserContext:
+        if self._context is None:
+            raise RuntimeError("session not started")
+        return self._context
+
+    @property
+    def state_file(self) -> Any:
+        return state_path(self.settings.address, self.settings.login or "")
+
+    async def start(self) -> BrowserSession:
+        saved = load_state(self.state_file) if self.settings.reuse_session else None
+        options: dict[str, Any] = {"locale": "ru-RU",
+                                   "ignore_https_errors": self.settings.ignore_https_errors}
+        if saved is not None:
+            options["storage_state"] = {k: v for k, v in saved.items() if k != "vats"}
+            self.enterprise_id = (saved.get("vats") or {}).get("enterprise_id")
+        self._context = await self.host.new_context(**options)
+        self.capture.attach(self._context)
+        await self.debug.start(self._context)
+        self._page = await self._context.new_page()
+        transport: Transport = (PageFetchTransport(self._page) if self.settings.transport == "page"
+                                else RequestContextTransport(self._context))
+        policy = CallPolicy(concurrency=self.settings.concurrency, timeout=self.settings.timeout_s)
+        self.rpc = RpcCaller(transport, self.learned, self.registry, policy=policy,
+                             redactor=self.redactor, relearn=self.relearn, relogin=self.relogin,
+                             on_response=lambda response: self.harvest(response.value))
+        rpc = self.rpc
+        self.capture.ignore = lambda body: body in rpc.in_flight
+        return self
+
+    async def close(self, *, failed: bool = False) -> None:
+        if self._context is None:
+            return
+        try:
+            await self.debug.finish(self._context, failed=failed)
+        finally:
+            try:
+                await self._context.close()
+            except Exception:
+                log.debug("context close failed", exc_info=True)
+            self._context = None
+            self._page = None
+
+    async def __aenter__(self) -> BrowserSession:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close(failed=exc is not None)
+
+    # --- the app -----------------------------------------------------------------------
+
+    def _learn(self, exchange: Exchange) -> None:
+        self.learned.learn_exchange(exchange, self.registry)
+        body = exchange.response_body or ""
+        if body.startswith("//OK") and any(f in body for f in ("sip_", "mobsip_")):
+            try:
+                self.harvest(exchange.response(self.registry).value)
+            except ProtocolError:
+                log.debug("could not decode a captured answer", extra={"servlet": exchange.servlet})
+
+    def harvest(self, value: object) -> None:
+        """Add every secret-named field of a decoded value (SIP passwords) to the redactor."""
+        stack = [value]
+        seen: set[int] = set()
+        while stack:
+            item = stack.pop()
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, Instance):
+                for name, field_value in item.fields.items():
+                    if name in SECRET_FIELDS and isinstance(field_value, str):
+                        self.redactor.add(field_value)
+                    else:
+                        stack.append(field_value)
+            elif isinstance(item, Collection):
+                stack.extend(item.items)
+
+    async def remember_cookies(self) -> None:
+        """The session cookie is a secret too: it must not reach traces or logs."""
+        for cookie in await self.context.cookies():
+            if cookie.get("httpOnly") or "SESSION" in cookie.get("name", "").upper():
+                self.redactor.add(cookie.get("value"))
+
+    async def open_app(self) -> None:
+        """Land in the running GWT app: reuse the saved session or log in (once)."""
+        first_call = self.capture.expect(for_call())
+        await self.page.goto(self.settings.address + "/", wait_until="domcontentloaded")
+        if "/login/" in self.page.url:
+            await self.authenticate(self)
+            return
+        await first_call.wait(self.settings.login_timeout_s)
+        await self.app_loaded()
+        log.info("reused the saved session", extra={"address": self.settings.address})
+
+    async def app_loaded(self) -> None:
+        """The app is up (first RPC seen): note the enterprise and learn the bootstrap files."""
+        match = _ENTERPRISE.search(self.page.url)
+        if match:
+            self.enterprise_id = int(match.group(1))
+        await self.remember_cookies()
+        await self.debug.step(self.page, "app")
+        await self.learn_bootstrap()
+
+    async def learn_bootstrap(self) -> None:
+        """Strong names and signatures of every service from the live ``<permutation>.cache.js``."""
+        if not self.learned.permutation or not self.learned.module_base:
+            raise FlowError("the app made no GWT call yet: permutation and module base unknown")
+        url = f"{self.learned.module_base}{self.learned.permutation}.cache.js"
+        text = await self.page.evaluate(
+            "async (u) => { const r = await fetch(u); return r.ok ? await r.text() : ''; }", url)
+        services = discover_services(text)
+        if not services:
+            raise FlowError(f"{url} holds no service proxies: the front end changed")
+        self.learned.learn_bootstrap(services, discover_signatures(text))
+        log.info("learned the build", extra={"permutation": self.learned.permutation,
+                                             "services": sorted(services)})
+
+    async def logged_in(self) -> None:
+        """Called by the login flow once the app runs: remember the session for next time."""
+        self.logins += 1
+        await self.app_loaded()
+        await self.save()
+
+    async def save(self) -> None:
+        if not self.settings.reuse_session:
+            return
+        state = await self.context.storage_state()
+        state_dict = dict(state)
+        state_dict["vats"] = {"enterprise_id": self.enterprise_id, "saved_at": time.time()}
+        save_state(self.state_file, state_dict)
+
+    # --- recovery ----------------------------------------------------------------------
+
+    async def relearn(self) -> None:
+        """The server says we are out of date: reload the app and learn the new build."""
+        generation = self.learned.generation
+        async with self._relearning:
+            if self.learned.generation != generation:
+                return  # another call re-learned while we waited
+            self.learned.forget()
+            first_call = self.capture.expect(for_call())
+            await self.page.reload(wait_until="domcontentloaded")
+            if "/login/" in self.page.url:
+                await self.authenticate(self)
+                return
+            await first_call.wait(self.settings.login_timeout_s)
+            await self.app_loaded()
+            for learner in self.learners:
+                await learner(self)
+
+    def add_learner(self, learner: Callable[[BrowserSession], Awaitable[None]]) -> None:
+        if learner not in self.learners:
+            self.learners.append(learner)
+
+    async def relogin(self) -> None:
+        logins = self.logins
+        async with self._relogging:
+            if self.logins != logins:
+                return
+            forget_state(self.state_file)
+            await self.context.clear_cookies()
+            await self.authenticate(self)
+
+    # --- calls -------------------------------------------------------------------------
+
+    async def call(self, build: Builder, *, read_only: bool, returns: str | None = None) -> Response:
+        if self.rpc is None:
+            raise SessionError("session not started")
+        return await self.rpc.call(build, read_only=read_only, returns=returns)

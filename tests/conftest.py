@@ -1,0 +1,196 @@
+"""Shared fixtures: the sandbox cabinet, started once per test session as a real server.
+
+It runs as a subprocess (``python -m fixtures.sandbox --port 0``), exactly as a user starts it,
+and the tests talk to it over HTTP on 127.0.0.1. ``sandbox`` resets it to the seed before each
+test that uses it, so tests never see each other's changes. ``Cabinet`` is a small aiohttp
+client with a cookie jar: log in, call RPC with the captured payloads, read the test-only state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from scraper.gwt import encode_long
+
+REPO = Path(__file__).resolve().parents[1]
+ACCOUNT_LOGIN = "+7-9000000000"
+ACCOUNT_PASSWORD = "sandbox"
+GWT_CONTENT_TYPE = "text/x-gwt-rpc; charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class SandboxHandle:
+    """A running sandbox: its base URL (no trailing slash) and its log file."""
+
+    url: str
+    log_path: Path
+
+    @property
+    def module_base(self) -> str:
+        return f"{self.url}/vpbxGwt/"
+
+    def control(self, **knobs: Any) -> dict[str, Any]:
+        """POST the test-only control endpoint (synchronously)."""
+        request = urllib.request.Request(
+            f"{self.url}/__sandbox__/control", data=json.dumps(knobs).encode(),
+            headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def state(self) -> dict[str, Any]:
+        """GET the test-only state (synchronously)."""
+        with urllib.request.urlopen(f"{self.url}/__sandbox__/state", timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def audit(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.url}/__sandbox__/audit", timeout=10) as answer:
+            return json.loads(answer.read())
+
+
+def start_sandbox_process(*args: str, lines: int = 1) -> tuple[subprocess.Popen[str], list[str],
+                                                                   Path]:
+    """Start ``python -m fixtures.sandbox --host 127.0.0.1 --port 0 ARGS``; read its first lines."""
+    log_file = Path(tempfile.mkstemp(prefix="vats-sandbox-", suffix=".log")[1])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fixtures.sandbox", "--host", "127.0.0.1", "--port", "0",
+         "--log-level", "info", *args],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=log_file.open("w"), text=True, env=env)
+    assert process.stdout is not None
+    got = []
+    for _ in range(lines):
+        line = process.stdout.readline().strip()
+        if not line:
+            process.kill()
+            raise RuntimeError(f"sandbox did not start: {log_file.read_text()[-2000:]}")
+        got.append(line)
+    return process, got, log_file
+
+
+def stop_sandbox_process(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxHandle]:
+    """The sandbox cabinet, one per test session."""
+    process, (url,), log_path = start_sandbox_process()
+    try:
+        yield SandboxHandle(url, log_path)
+    finally:
+        stop_sandbox_process(process)
+        log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
+    """The sandbox, reset to its seed (data, build, knobs, sessions, audit)."""
+    sandbox_server.control(reset=True)
+    return sandbox_server
+
+
+class Cabinet:
+    """A client of the sandbox with its own cookie jar (one browser session)."""
+
+    def __init__(self, handle: SandboxHandle, **session_options: Any) -> None:
+        self.handle = handle
+        self.url = handle.url
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # the sandbox lives on an IP address
+            **session_options)
+        self.permutation = "4F3A39F8A8855D9244397AB61F97306B"
+
+    async def __aenter__(self) -> Cabinet:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.http.close()
+
+    async def login(self, username: str = ACCOUNT_LOGIN, password: str = ACCOUNT_PASSWORD
+                    ) -> aiohttp.ClientResponse:
+        """POST the login form (aiohttp percent-encodes the ``+``); no redirects followed."""
+        async with self.http.post(f"{self.url}/j_spring_security_check",
+                                  data={"j_username": username, "j_password": password},
+                                  allow_redirects=False) as answer:
+            await answer.read()
+            return answer
+
+    async def rpc(self, servlet: str, payload: str, *, headers: dict[str, str] | None = None,
+                  timeout: float = 10) -> tuple[int, str, Any]:
+        """POST one GWT-RPC call as the browser does; ``(status, text, headers)``."""
+        sent = {"Content-Type": GWT_CONTENT_TYPE, "X-GWT-Permutation": self.permutation,
+                "X-GWT-Module-Base": self.handle.module_base}
+        sent.update(headers or {})
+        sent = {k: v for k, v in sent.items() if v is not None}
+        async with self.http.post(f"{self.url}/vpbxGwt/{servlet}", data=payload.encode(),
+                                  headers=sent, allow_redirects=False,
+                                  timeout=aiohttp.ClientTimeout(total=timeout)) as answer:
+            return answer.status, await answer.text(), answer.headers
+
+
+def glong(value: int) -> str:
+    """A GWT base-64 long."""
+    return encode_long(value)
+
+
+# --- the captured payloads of captures.md §3 (older build), placeholders filled in ----------------
+LIST = ("7|0|8|{moduleBase}|{abonentBrowserStrongName}|ru.cti.vpbx.shared.services.AbonentBrowserGwtService|list|ru.cti.vpbx.shared.models.browser.AbonentBrowserRequestGWTModel/3482149540|java.lang.Boolean/476441737|ru.cti.vpbx.shared.enums.MIGRATION_STATE_TYPE/1556569729|java.lang.Long/4227064769|1|2|3|4|1|5|5|0|6|0|0|{filter}|7|0|8|{enterpriseId}|0|0|8|{pageIndex}|8|{pageSize}|0|")  # noqa: E501 - verbatim
+GET_FORM = ("7|0|6|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|getForm|java.lang.Long/4227064769|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/4095484021|1|2|3|4|2|5|6|5|{abonentId}|6|31|")  # noqa: E501 - verbatim
+CREATE_DEVICE = ("7|0|14|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|updateForm|ru.cti.vpbx.shared.models.codebase.RecordGWTModel/4241958543|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/4095484021|ru.cti.vpbx.shared.models.form.device.AbonentDeviceFormGWTModel/591779426|java.util.ArrayList/4159755760|ru.cti.vpbx.shared.models.form.device.AbonentDeviceRecordGWTModel/1158222701|java.lang.Long/4227064769|{identifyLine}|SIP-phone|java.lang.Integer/3438268394|Generic SIP Phone|1|2|3|4|2|5|6|7|8|1|9|10|{abonentId}|1|10|{deviceId}|10|{enterpriseId}|11|0|0|12|0|0|0|13|1|1|14|0|8|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|-4|6|31|")  # noqa: E501 - verbatim
+REMOVE_DEVICE = ("7|0|9|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|updateForm|ru.cti.vpbx.shared.models.codebase.RecordGWTModel/4241958543|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/4095484021|ru.cti.vpbx.shared.models.form.device.AbonentDeviceFormGWTModel/591779426|java.util.ArrayList/4159755760|java.lang.Long/4227064769|1|2|3|4|2|5|6|7|8|0|8|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|9|{abonentId}|6|31|")  # noqa: E501 - verbatim
+# docs/reconstruction.md: built to end exactly as the captured toggle tail
+TOGGLE = ("7|0|6|{moduleBase}|{strongName}|ru.cti.vpbx.shared.services.AbonentDeviceFormGwtService|setDeviceEnabled|java.lang.Long/4227064769|java.lang.Boolean/476441737|1|2|3|4|2|5|6|5|{deviceId}|6|{on}|")  # noqa: E501 - verbatim
+# the newer build's othercrm calls (captures.md §2)
+OTHERCRM_GET = ("7|0|6|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|getForm|java.lang.Long/4227064769|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/1933436215|1|2|3|4|2|5|6|5|{enterpriseId}|6|50|")  # noqa: E501 - verbatim
+OTHERCRM_UPDATE = ("7|0|12|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|updateForm|ru.cti.vpbx.shared.models.codebase.RecordGWTModel/4241958543|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/1933436215|ru.cti.vpbx.shared.models.form.apicrm.OtherCrmFormGWTModel/1636192704|{apiKeyUuid}|ru.cti.vpbx.shared.models.codebase.id.BlockIdGWTModel/1203261855|java.lang.Long/4227064769|https://example.invalid/webhook||1|2|3|4|2|5|6|7|8|9|0|0|10|{enterpriseId}|11|12|1|10|{formId}|6|50|")
+
+
+def fill(template: str, **values: Any) -> str:
+    """A captured payload with its ``{placeholders}`` replaced (ints become GWT longs)."""
+    text = template
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", glong(value) if isinstance(value, int) else value)
+    assert "{" not in text.replace("{apiKeyUuid}", ""), text
+    return text
+
+
+# [R] the menu call (docs/reconstruction.md)
+MENU_CALL = ("7|0|5|{moduleBase}|{strongName}|ru.cti.vpbx.shared.services.MenuGwtService|getMenu|java.lang.Long/4227064769|1|2|3|4|1|5|5|{enterpriseId}|")  # noqa: E501 - verbatim
+
+
+# --- the browser session against the sandbox (tests/flows, tests/scraper/browser) ----------------
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Saved sessions go to a private temporary directory."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("VATS_STATE_DIR", str(path))
+    return path
+
+
+def account_settings(handle: SandboxHandle, **overrides: Any) -> Any:
+    from scraper.settings import AccountSettings
+
+    values: dict[str, Any] = {"address": handle.url, "login": ACCOUNT_LOGIN,
+                              "password": ACCOUNT_PASSWORD, "timeout_s": 15,
+                              "login_timeout_s": 20}
+    values.update(overrides)
+    return AccountSettings(**values)

@@ -1,0 +1,106 @@
+"""``vats login`` / ``vats capture`` as a user runs them, and the secret scan of every artifact."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+import zipfile
+
+import pytest
+
+from scraper.gwt.escapes import escape_response_string
+from tests.conftest import ACCOUNT_LOGIN, REPO, SandboxHandle, start_sandbox_process, stop_sandbox_process
+
+pytestmark = pytest.mark.browser
+
+SECRET_PASSWORD = "Pa$$&w<o>rd='\"x\\1"
+
+
+def vats(*args, env=None, stdin=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env,
+                          input=stdin, capture_output=True, timeout=timeout)
+
+
+def forms(secret):
+    """The ways a secret could be written down: raw, GWT-escaped, URL-encoded, JSON-escaped."""
+    return {secret, escape_response_string(secret), urllib.parse.quote_plus(secret),
+            urllib.parse.quote(secret, safe=""), json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=True)[1:-1]}
+
+
+def artifact_texts(paths):
+    for path in paths:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                for name in archive.namelist():
+                    yield f"{path.name}:{name}", archive.read(name).decode("utf-8", "replace")
+        else:
+            yield path.name, path.read_bytes().decode("utf-8", "replace")
+
+
+@pytest.fixture
+def secret_sandbox():
+    process, (url,), log = start_sandbox_process("--account-password", SECRET_PASSWORD)
+    try:
+        yield SandboxHandle(url, log)
+    finally:
+        stop_sandbox_process(process)
+
+
+def test_login_then_reuse_then_wrong_password(sandbox, tmp_path):
+    env = dict(os.environ, VATS_PASSWORD="sandbox", VATS_STATE_DIR=str(tmp_path))
+    base = ["--address", sandbox.url, "--login", ACCOUNT_LOGIN]
+    first = vats(*base, "login", env=env)
+    assert first.returncode == 0, first.stderr.decode()
+    assert b"logged in" in first.stdout
+    second = vats(*base, "login", env=env)
+    assert b"reused the saved session" in second.stdout
+    assert len([a for a in sandbox.audit() if a["method"] == "login"]) == 1
+    wrong = vats(*base, "--no-reuse", "login", env=dict(env, VATS_PASSWORD="nope"))
+    assert wrong.returncode == 2
+    assert "Неверный логин или пароль" in wrong.stderr.decode()
+
+
+def test_password_from_stdin(sandbox, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "VATS_PASSWORD"}
+    env["VATS_STATE_DIR"] = str(tmp_path)
+    out = vats("--address", sandbox.url, "--login", ACCOUNT_LOGIN, "--password-stdin", "login",
+               env=env, stdin=b"sandbox\n")
+    assert out.returncode == 0, out.stderr.decode()
+
+
+def test_capture_and_debug_artifacts_hold_no_secret(secret_sandbox, tmp_path):
+    debug_dir, out_file, state_dir = tmp_path / "debug", tmp_path / "capture.jsonl", tmp_path / "s"
+    env = dict(os.environ, VATS_PASSWORD=SECRET_PASSWORD, VATS_STATE_DIR=str(state_dir))
+    run = vats("--address", secret_sandbox.url, "--login", ACCOUNT_LOGIN, "--debug-dir",
+               str(debug_dir), "--trace", "always", "-vv", "capture", "--out", str(out_file),
+               env=env)
+    assert run.returncode == 0, run.stderr.decode()[-3000:]
+    (log_file := tmp_path / "stderr.log").write_bytes(run.stderr)
+
+    lines = [json.loads(line) for line in out_file.read_text().splitlines()]
+    servlets = {line["servlet"] for line in lines}
+    assert {"MenuGwtService", "AbonentBrowserGwtService", "DispatcherGwtService"} <= servlets
+    artifacts = sorted(debug_dir.iterdir())
+    names = [p.name for p in artifacts]
+    assert any(n.endswith("login-filled.png") for n in names)
+    assert any(n.startswith("trace-") and n.endswith(".zip") for n in names)
+
+    state = secret_sandbox.state()
+    sip_passwords = [a["device"]["password"] for a in state["abonents"] if a["device"]]
+    (saved,) = list(state_dir.iterdir())
+    cookies = [c["value"] for c in json.loads(saved.read_text())["cookies"]
+               if c["name"] == "JSESSIONID"]
+    assert cookies
+    secrets = [SECRET_PASSWORD, *sip_passwords, *cookies]
+    hits = []
+    for where, text in artifact_texts([*artifacts, out_file, log_file]):
+        for secret in secrets:
+            for form in forms(secret):
+                if form in text:
+                    hits.append((where, secret[:4] + "…"))
+    assert hits == []
+    # the device page was opened, so a SIP password travelled — and was masked
+    assert any('"sipPassword": "***"' in json.dumps(line) for line in lines) or not any(
+        a["device"] for a in state["abonents"][:1])

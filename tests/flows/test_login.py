@@ -1,0 +1,152 @@
+"""The login flow and the session in real headless Chromium against the sandbox cabinet."""
+
+import asyncio
+import json
+import urllib.request
+
+import pytest
+
+from flows.login import make_authenticate
+from scraper.browser.capture import for_call
+from scraper.browser.host import BrowserHost
+from scraper.browser.session import BrowserSession
+from scraper.errors import LoginError
+from scraper.gwt import choose_permutation, discover_permutations, parse_request
+from tests.conftest import account_settings, start_sandbox_process, stop_sandbox_process
+
+pytestmark = pytest.mark.browser
+
+
+def list_call(session):
+    """Replay the app's own list call (the template), pointed at the live build."""
+    def build(learned):
+        exchange = learned.template("AbonentBrowserGwtService", "list")
+        return learned.retarget(parse_request(exchange.request_body, session.registry))
+    return build
+
+
+def logins(handle):
+    return [a for a in handle.audit() if a["method"] == "login"]
+
+
+async def open_session(host, settings, **kwargs):
+    session = BrowserSession(host, settings, authenticate=make_authenticate(**kwargs))
+    await session.start()
+    return session
+
+
+async def test_login_learns_the_build(sandbox, state_dir):
+    state = sandbox.state()
+    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+                              authenticate=make_authenticate()) as session:
+        await session.open_app()
+        assert session.logins == 1
+        assert session.enterprise_id == state["enterprise_id"]
+        learned = session.learned
+        assert set(learned.strong_names) >= {"AbonentBrowserGwtService",
+                                             "DispatcherGwtService",
+                                             "AbonentDeviceFormGwtService", "MenuGwtService"}
+        nocache = urllib.request.urlopen(f"{sandbox.url}/vpbxGwt/vpbxGwt.nocache.js").read()
+        chosen = choose_permutation(discover_permutations(nocache.decode()))
+        assert learned.permutation == chosen  # what nocache.js chose for Chrome
+        assert learned.module_base == sandbox.module_base
+    assert len(logins(sandbox)) == 1
+
+
+async def test_wrong_password_carries_the_page_message(sandbox, state_dir):
+    async with BrowserHost() as host:
+        async with BrowserSession(host, account_settings(sandbox, password="wrong-password"),
+                                  authenticate=make_authenticate()) as session:
+            with pytest.raises(LoginError) as info:
+                await session.open_app()
+    assert info.value.page_message == "Неверный логин или пароль"
+    assert "wrong-password" not in str(info.value)
+
+
+async def test_session_is_reused_across_runs(sandbox, state_dir):
+    for run in range(2):
+        async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+                                  authenticate=make_authenticate()) as session:
+            await session.open_app()
+            assert session.logins == (1 if run == 0 else 0)
+            response = await session.call(list_call(session), read_only=True)
+            assert response.value.get("count") > 0
+    assert len(logins(sandbox)) == 1
+    files = list(state_dir.iterdir())
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+
+
+async def test_expired_session_logs_in_again_once(sandbox, state_dir):
+    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+                              authenticate=make_authenticate()) as session:
+        await session.open_app()
+        sandbox.control(expire_sessions=True)
+        response = await session.call(list_call(session), read_only=True)
+        assert response.value.get("count") > 0
+        assert session.logins == 2
+    assert len(logins(sandbox)) == 2
+
+
+async def test_redeploy_mid_session_relearns(sandbox, state_dir):
+    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+                              authenticate=make_authenticate()) as session:
+        await session.open_app()
+        old = dict(session.learned.strong_names)
+        sandbox.control(redeploy=True)
+        assert sandbox.state()["build"] == "newer"
+        response = await session.call(list_call(session), read_only=True)
+        assert response.value.get("count") > 0
+        assert session.learned.generation == 1
+        assert session.learned.strong_names["DispatcherGwtService"] != old["DispatcherGwtService"]
+        assert session.learned.signatures.get(
+            "ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER", "").endswith("/1933436215")
+
+
+async def test_confirmation_code_step(state_dir):
+    process, (url,), log = start_sandbox_process("--require-code")
+    try:
+        from tests.conftest import SandboxHandle
+
+        handle = SandboxHandle(url, log)
+
+        async def code_from_state():
+            await asyncio.sleep(0.2)  # the page stays alive while the "user" looks for the SMS
+            return (await asyncio.to_thread(handle.state))["pending_code"]
+
+        async with BrowserHost() as host, BrowserSession(host, account_settings(handle),
+                                  authenticate=make_authenticate(code_from_state)) as session:
+            await session.open_app()
+            assert session.logins == 1
+            assert session.redactor.secrets  # the code joined the secrets to redact
+    finally:
+        stop_sandbox_process(process)
+
+
+async def test_confirmation_code_time_limit(state_dir):
+    process, (url,), log = start_sandbox_process("--require-code")
+    try:
+        from tests.conftest import SandboxHandle
+
+        handle = SandboxHandle(url, log)
+
+        async def never():
+            await asyncio.sleep(3600)
+            return "000000"
+
+        async with BrowserHost() as host:
+            async with BrowserSession(host, account_settings(handle, code_timeout_s=1),
+                                      authenticate=make_authenticate(never)) as session:
+                with pytest.raises(LoginError, match="in time"):
+                    await session.open_app()
+    finally:
+        stop_sandbox_process(process)
+
+
+async def test_first_rpc_is_awaited_not_slept(sandbox, state_dir):
+    sandbox.control(latency_ms=300)
+    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+                              authenticate=make_authenticate()) as session:
+        await session.open_app()
+        menu = session.capture.latest(for_call("MenuGwtService", "getMenu"))
+        assert menu is not None and menu.status == 200
+        assert json.loads(json.dumps(menu.request_headers))["x-gwt-permutation"]

@@ -1,0 +1,75 @@
+"""No Chromium is left running: after success, after an error, after Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from scraper.browser.host import BrowserHost
+from tests.conftest import ACCOUNT_LOGIN, ACCOUNT_PASSWORD, REPO
+
+pytestmark = pytest.mark.browser
+
+
+def chromium_pids():
+    pids = set()
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            name = (proc.info["name"] or "").lower()
+            if "chrom" in name or "headless_shell" in name:
+                pids.add(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return pids
+
+
+def assert_no_new_chromium(before, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        left = {pid for pid in chromium_pids() - before if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, f"Chromium processes left running: {sorted(left)}"
+
+
+async def test_host_closes_everything():
+    before = chromium_pids()
+    async with BrowserHost() as host:
+        context = await host.new_context()
+        page = await context.new_page()
+        await page.set_content("<p>hi</p>")
+        assert chromium_pids() - before
+    assert_no_new_chromium(before)
+
+
+async def test_host_closes_on_error():
+    before = chromium_pids()
+    with pytest.raises(ZeroDivisionError):
+        async with BrowserHost() as host:
+            await host.new_context()
+            1 / 0  # noqa: B018
+    assert_no_new_chromium(before)
+
+
+def test_ctrl_c_mid_login_leaves_nothing(sandbox, tmp_path):
+    sandbox.control(latency_ms=4000)  # the login's first RPC will be slow: we interrupt it
+    before = chromium_pids()
+    env = dict(os.environ, VATS_PASSWORD=ACCOUNT_PASSWORD, VATS_STATE_DIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "--address", sandbox.url, "--login", ACCOUNT_LOGIN,
+         "login"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not (chromium_pids() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # well inside the login, browser running
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert b"interrupted" in err
+    assert_no_new_chromium(before)

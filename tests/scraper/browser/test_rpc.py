@@ -1,0 +1,169 @@
+"""Call logic without a browser: MockTransport answers, RpcCaller decides (httpx-style seam)."""
+
+import pytest
+
+from fixtures.recorded.captures import GET_FORM, fill
+from scraper.browser.learned import Learned
+from scraper.browser.rpc import CallPolicy, RpcCaller
+from scraper.browser.transport import MockTransport, RawAnswer
+from scraper.errors import (
+    HTTPStatusError,
+    IncompatibleClientError,
+    NotGwtAnswerError,
+    RemoteException,
+    SessionError,
+    TransportError,
+)
+from scraper.gwt import build_response, default_registry, incompatible, parse_request
+
+REG = default_registry()
+BASE = "https://vpbx.mts.ru/vpbxGwt/"
+OK = "//OK[0,[],0,7]"
+
+
+def learned():
+    facts = Learned(permutation="4F3A39F8A8855D9244397AB61F97306B", module_base=BASE)
+    facts.strong_names["DispatcherGwtService"] = "EAA49B7B1A97DFBDC367A2E2573FB3B7"
+    facts.servlets["ru.cti.vpbx.shared.services.DispatcherService"] = "DispatcherGwtService"
+    return facts
+
+
+def build(facts):
+    return facts.retarget(parse_request(fill(GET_FORM), REG))
+
+
+def caller(handler, **kwargs):
+    transport = MockTransport(handler)
+    policy = CallPolicy(concurrency=2, timeout=1, read_retries=3, backoff=0.001, max_backoff=0.01)
+    return RpcCaller(transport, learned(), REG, policy=policy, **kwargs), transport
+
+
+def answer(body, status=200, url=BASE + "DispatcherGwtService", headers=None):
+    return RawAnswer(status, body, url, headers or {})
+
+
+async def test_headers_url_and_payload_are_the_live_builds():
+    rpc, transport = caller(lambda url, body, headers: answer(OK))
+    await rpc.call(build, read_only=True)
+    (url, body, headers), = transport.calls
+    assert url == BASE + "DispatcherGwtService"
+    assert body == fill(GET_FORM)
+    assert headers["X-GWT-Permutation"] == "4F3A39F8A8855D9244397AB61F97306B"
+    assert headers["X-GWT-Module-Base"] == BASE
+    assert headers["Content-Type"].startswith("text/x-gwt-rpc")
+
+
+@pytest.mark.parametrize("failure", ["reset", 503, 500, 429])
+async def test_reads_retry_transient_failures(failure):
+    answers = iter([failure, failure, OK])
+
+    def handler(url, body, headers):
+        item = next(answers)
+        if item == "reset":
+            raise TransportError("connection reset")
+        if isinstance(item, int):
+            return answer("busy", status=item, headers={"retry-after": "0"})
+        return answer(item)
+
+    rpc, transport = caller(handler)
+    response = await rpc.call(build, read_only=True)
+    assert response.kind == "ok" and len(transport.calls) == 3
+
+
+async def test_mutations_are_never_retried():
+    def handler(url, body, headers):
+        raise TransportError("timeout")
+
+    rpc, transport = caller(handler)
+    with pytest.raises(TransportError):
+        await rpc.call(build, read_only=False)
+    assert len(transport.calls) == 1
+
+
+async def test_reads_give_up_after_the_limit():
+    rpc, transport = caller(lambda *a: answer("x", status=503))
+    with pytest.raises(HTTPStatusError) as info:
+        await rpc.call(build, read_only=True)
+    assert info.value.status == 503 and len(transport.calls) == 4
+    assert info.value.service == "DispatcherService" and info.value.method == "getForm"
+
+
+async def test_incompatible_relearns_once_and_rebuilds():
+    stale = build_response(incompatible("out of date"), kind="ex")
+    answers = iter([stale, OK])
+    relearned = []
+
+    async def relearn():
+        relearned.append(True)
+        rpc.learned.strong_names["DispatcherGwtService"] = "NEWNEWNEWNEWNEWNEWNEWNEWNEWNEW00"
+
+    rpc, transport = caller(lambda *a: answer(next(answers)), relearn=relearn)
+    await rpc.call(build, read_only=False)
+    assert relearned == [True]
+    assert "|NEWNEWNEWNEWNEWNEWNEWNEWNEWNEW00|" in transport.calls[1][1]
+
+
+async def test_incompatible_twice_is_raised():
+    stale = build_response(incompatible("out of date"), kind="ex")
+
+    async def relearn():
+        pass
+
+    rpc, _ = caller(lambda *a: answer(stale), relearn=relearn)
+    with pytest.raises(IncompatibleClientError):
+        await rpc.call(build, read_only=True)
+
+
+async def test_login_page_means_expired_session_and_relogin():
+    answers = iter([answer("<html><input name=\"j_password\"></html>", url="http://x/login/"),
+                    answer(OK)])
+    logins = []
+
+    async def relogin():
+        logins.append(1)
+
+    rpc, _ = caller(lambda *a: next(answers), relogin=relogin)
+    await rpc.call(build, read_only=True)
+    assert logins == [1]
+
+
+async def test_login_page_without_relogin_hook():
+    rpc, _ = caller(lambda *a: answer("<form>", url="http://x/login/"))
+    with pytest.raises(SessionError):
+        await rpc.call(build, read_only=True)
+
+
+async def test_other_200_is_not_a_gwt_answer():
+    rpc, _ = caller(lambda *a: answer("<html>maintenance</html>"))
+    with pytest.raises(NotGwtAnswerError):
+        await rpc.call(build, read_only=True)
+
+
+async def test_declared_exception_is_typed():
+    body = '//EX[2,1,["ru.cti.vpbx.shared.exceptions.VpbxGwtException/1","Нет доступа"],0,7]'
+    reg = REG.copy()
+    reg.load_schema_dict({"ru.cti.vpbx.shared.exceptions.VpbxGwtException": {
+        "fields": [], "extends": "java.lang.Exception"}})
+    rpc, _ = caller(lambda *a: answer(body))
+    rpc.registry = reg
+    with pytest.raises(RemoteException, match="Нет доступа") as info:
+        await rpc.call(build, read_only=True)
+    assert info.value.java_class.endswith("VpbxGwtException")
+
+
+async def test_concurrency_is_bounded_in_one_place():
+    import asyncio
+
+    in_flight = peak = 0
+
+    async def handler(url, body, headers):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return answer(OK)
+
+    rpc, _ = caller(handler)
+    await asyncio.gather(*(rpc.call(build, read_only=True) for _ in range(10)))
+    assert peak == 2
