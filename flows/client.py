@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from flows import changes
 from flows import trunks as trunks_flow
 from flows.abonents import list_abonents
 from flows.login import CodeProvider, make_authenticate
+from scraper.audit import AuditLog
 from scraper.browser.host import BrowserHost
 from scraper.browser.redact import Redactor
 from scraper.browser.session import BrowserSession
@@ -77,6 +79,40 @@ class Vats:
         return await trunks_flow.inventory(self.session, filters, numbers=numbers,
                                            progress=progress)
 
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.settings.audit_db)
+
+    async def plan(self, action: changes.Action, numbers: Iterable[str] = (), *,
+                   all_inactive: bool = False) -> list[changes.PlanItem]:
+        """What ``action`` would do for each number, from state read fresh (changes nothing)."""
+        return await changes.make_plan(self.session, action, numbers, all_inactive=all_inactive)
+
+    async def apply(self, action: changes.Action, plan: list[changes.PlanItem], *,
+                    progress: Callable[[int, int], None] | None = None) -> changes.ChangeReport:
+        """Apply a plan; every item ends done, skipped or failed, and is audited."""
+        return await changes.apply_plan(self.session, action, plan, audit=self.audit,
+                                        progress=progress)
+
+    async def change(self, action: changes.Action, numbers: Iterable[str] = (), *,
+                     all_inactive: bool = False, dry_run: bool = False) -> changes.ChangeReport:
+        plan = await self.plan(action, numbers, all_inactive=all_inactive)
+        if dry_run:
+            return changes.ChangeReport(action, plan)
+        return await self.apply(action, plan)
+
+    async def enable(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
+        return await self.change("enable", numbers, **kw)
+
+    async def disable(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
+        return await self.change("disable", numbers, **kw)
+
+    async def add_device(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
+        return await self.change("add-device", numbers, **kw)
+
+    async def remove_device(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
+        return await self.change("remove-device", numbers, **kw)
+
 
 class VatsSync:
     """The same API for scripts without asyncio: ``with VatsSync(...) as vats: vats.trunks()``."""
@@ -117,4 +153,9 @@ class VatsSync:
     def trunks(self, filters: Filters | None = None, *, numbers: Iterable[str] | None = None
                ) -> trunks_flow.Inventory:
         result: trunks_flow.Inventory = self._run(self.vats.trunks(filters, numbers=numbers))
+        return result
+
+    def change(self, action: changes.Action, numbers: Iterable[str] = (), **kw: Any
+               ) -> changes.ChangeReport:
+        result: changes.ChangeReport = self._run(self.vats.change(action, numbers, **kw))
         return result

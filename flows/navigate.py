@@ -63,3 +63,37 @@ async def devices_page(session: BrowserSession, row: int = 0) -> Exchange:
     await page.get_by_text("Тип устройства").first.wait_for(timeout=timeout * 1000)
     await session.debug.step(page, "devices")
     return exchange
+
+
+SWITCH_CALL = for_call("AbonentDeviceFormGwtService", "setDeviceEnabled", ok=False)
+
+
+async def toggle_device(session: BrowserSession, abonent_id: int, want: bool) -> Exchange:
+    """Open the abonent's Devices page (``/gwt/abonent/<id>/``, a captured URL form) and move
+    its slider to ``want`` — a real user's action; returns the call the app made."""
+    page = session.page
+    timeout = session.settings.timeout_s
+    form_call = session.capture.expect(GET_FORM)
+    await page.goto(f"{session.settings.address}/gwt/abonent/{abonent_id}/",
+                    wait_until="domcontentloaded")
+    if "/login/" in page.url:
+        raise FlowError("the session ended while opening the Devices page")
+    try:
+        await form_call.wait(timeout)
+    except TimeoutError:
+        raise FlowError("the Devices page made no getForm call") from None
+    switch = page.get_by_role("switch").first
+    try:
+        await switch.wait_for(timeout=timeout * 1000)
+    except PlaywrightError:
+        raise FlowError("no device switch (role=switch) on the Devices page") from None
+    if (await switch.get_attribute("aria-checked") == "true") == want:
+        raise FlowError("the switch is already in the wanted position")
+    call = session.capture.expect(SWITCH_CALL)
+    await switch.click()
+    try:
+        exchange = await call.wait(timeout)
+    except TimeoutError:
+        raise FlowError("moving the switch made no setDeviceEnabled call") from None
+    await session.debug.step(page, "switched")
+    return exchange

@@ -7,14 +7,13 @@ redeploy makes the session walk there again (a registered learner).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flows import navigate
-from flows.abonents import list_abonents
+from flows.abonents import list_abonents, map_bounded
 from scraper.browser.learned import Learned
 from scraper.browser.session import BrowserSession
 from scraper.errors import FlowError, UsageError, VatsError
@@ -164,7 +163,7 @@ async def inventory(session: BrowserSession, filters: Filters | None = None, *,
             if progress:
                 progress(done, len(trunk_rows))
 
-    for item in await asyncio.gather(*(one(row) for row in trunk_rows)):
+    for item in await map_bounded(session, trunk_rows, one):
         if isinstance(item, Trunk):
             result.trunks.append(item)
         elif isinstance(item, Abonent):

@@ -40,6 +40,7 @@ class AccountSettings(BaseSettings):
     code_timeout_s: float = Field(300, gt=0, description="How long to wait for a confirmation code.")
     reuse_session: bool = Field(True, description="Save the logged-in state and reuse it.")
     state_dir: Path | None = Field(None, description="Where saved sessions live (0700).")
+    audit_db: Path | None = Field(None, description="SQLite audit log of applied changes.")
     ca_cert: Path | None = Field(None, description="Extra CA certificate to trust (sandbox --tls).")
     ignore_https_errors: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -113,6 +114,51 @@ def sandbox(ctx: typer.Context) -> None:
     from fixtures.sandbox.cli import main as sandbox_main
 
     raise typer.Exit(sandbox_main(list(ctx.args)) or 0)
+
+
+def _change(action: str) -> Callable[..., None]:
+    def command(
+        ctx: typer.Context,
+        numbers: Annotated[list[str] | None, typer.Argument(help="Phones of the trunks.")] = None,
+        numbers_file: Annotated[Path | None, typer.Option(
+            "--numbers-file", help="File with one phone per line.")] = None,
+        all_inactive: Annotated[bool, typer.Option(
+            "--all-inactive", help="Every inactive trunk (enable and add-device only).")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and stop.")] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+        fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+        concurrency: Annotated[int | None, typer.Option("--concurrency")] = None,
+    ) -> None:
+        from flows.cli.changes_cmd import change_command
+
+        change_command(ctx.obj, action, numbers=numbers or [],  # type: ignore[arg-type]
+                       numbers_file=numbers_file, all_inactive=all_inactive, dry_run=dry_run,
+                       yes=yes, fmt=fmt, concurrency=concurrency)
+
+    command.__doc__ = {
+        "enable": "Switch trunks' SIP devices on (plan, confirm, apply, read back, audit).",
+        "disable": "Switch trunks' SIP devices off (plan, confirm, apply, read back, audit).",
+        "add-device": "Create (restore) trunks' SIP devices (plan, confirm, apply, audit).",
+        "remove-device": "Remove trunks' SIP devices (plan, confirm, apply, read back, audit).",
+    }[action]
+    return command
+
+
+for _action in ("enable", "disable", "add-device", "remove-device"):
+    app.command(name=_action)(_change(_action))
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N entries.")] = 50,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    account: Annotated[str | None, typer.Option("--account", help="Only this login.")] = None,
+) -> None:
+    """Show the local audit log of applied changes (VATS_AUDIT_DB)."""
+    from flows.cli.changes_cmd import audit_command
+
+    audit_command(ctx.obj, limit=limit, fmt=fmt, account=account)
 
 
 def main() -> None:

@@ -98,10 +98,20 @@ class Learned:
         raise FlowError(f"no captured {service}.{method} call to learn from yet")
 
     def servlet_for(self, service: str) -> str:
+        """The servlet path of a service interface: seen in traffic, else by GWT naming.
+
+        ``DispatcherService`` is served at ``DispatcherGwtService`` [captured], so an interface
+        never called yet is looked up as ``<Name>`` or ``<Name minus Service>GwtService`` among
+        the proxies of the live cache.js.
+        """
         for iface, servlet in self.servlets.items():
             if iface == service or iface.endswith("." + service):
                 return servlet
-        raise FlowError(f"the servlet path of {service} has not been seen yet")
+        simple = service.rsplit(".", 1)[-1]
+        for candidate in (simple, simple.removesuffix("Service") + "GwtService"):
+            if candidate in self.strong_names:
+                return candidate
+        raise FlowError(f"the servlet path of {service} is not known for this build")
 
     def strong_name(self, servlet: str) -> str:
         try:

@@ -45,14 +45,59 @@ class CallPolicy:
     max_backoff: float = 8.0
 
 
+class AdaptiveLimit:
+    """At most ``limit`` calls in flight; the limit halves when the server says it is
+    overloaded (503/429) and creeps back up (+1 per ``limit`` successes) to ``maximum``.
+
+    This is the one place concurrency is bounded: every replayed call passes through it.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self.active = 0
+        self.peak = 0
+        self._streak = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self.active -= 1
+            self._changed.notify_all()
+
+    def overloaded(self) -> None:
+        if self.limit > 1:
+            self.limit = max(1, self.limit // 2)
+            log.info("server overloaded: fewer calls in flight", extra={"limit": self.limit})
+        self._streak = 0
+
+    def succeeded(self) -> None:
+        self._streak += 1
+        if self.limit < self.maximum and self._streak >= self.limit:
+            self.limit += 1
+            self._streak = 0
+
+
 class RpcCaller:
     """Sends calls through a transport, bounded by one semaphore, and interprets the answers."""
 
     def __init__(self, transport: Transport, learned: Learned, registry: Registry, *,
                  policy: CallPolicy | None = None, redactor: Redactor | None = None,
                  relearn: Hook | None = None, relogin: Hook | None = None,
-                 on_response: Callable[[Response], None] | None = None) -> None:
+                 on_response: Callable[[Response], None] | None = None,
+                 mutation_transport: Transport | None = None,
+                 ready: Callable[[], Awaitable[object]] | None = None) -> None:
         self.transport = transport
+        #: mutations may need a transport that never resends on its own (see session.py)
+        self.mutation_transport = mutation_transport
+        #: awaited before building each call: a re-learn in progress must finish first
+        self.ready = ready
         self.learned = learned
         self.registry = registry
         self.policy = policy or CallPolicy()
@@ -60,15 +105,15 @@ class RpcCaller:
         self.relearn = relearn
         self.relogin = relogin
         self.on_response = on_response  # e.g. harvest SIP passwords into the redactor
-        self._slots = asyncio.Semaphore(self.policy.concurrency)
+        self.limit = AdaptiveLimit(self.policy.concurrency)
         self.calls = 0
         #: payloads being replayed now, so the page capture can tell them from the app's calls
         self.in_flight: Counter[str] = Counter()
 
     def set_concurrency(self, value: int) -> None:
-        """Resize the limit (only between batches: the semaphore is replaced)."""
+        """Resize the limit (between batches)."""
         self.policy = CallPolicy(**{**self.policy.__dict__, "concurrency": value})
-        self._slots = asyncio.Semaphore(value)
+        self.limit = AdaptiveLimit(value)
 
     async def call(self, build: Builder, *, read_only: bool, returns: str | None = None) -> Response:
         """Send the call; re-learn once on IncompatibleRemoteServiceException and re-login once
@@ -76,6 +121,8 @@ class RpcCaller:
         (the caller must re-read before deciding to resend)."""
         relearned = relogged = False
         while True:
+            if self.ready is not None:
+                await self.ready()
             request = build(self.learned)
             try:
                 return await self._send_with_retries(request, read_only=read_only, returns=returns)
@@ -99,7 +146,7 @@ class RpcCaller:
         attempt = 0
         while True:
             try:
-                return await self._send(request, returns=returns)
+                return await self._send(request, returns=returns, read_only=read_only)
             except (TransportError, HTTPStatusError) as exc:
                 status = getattr(exc, "status", None)
                 transient = isinstance(exc, TransportError) or status in RETRYABLE_STATUS
@@ -117,7 +164,8 @@ class RpcCaller:
                                 "error": str(exc)})
                 await asyncio.sleep(delay)
 
-    async def _send(self, request: Request, *, returns: str | None) -> Response:
+    async def _send(self, request: Request, *, returns: str | None,
+                    read_only: bool = True) -> Response:
         servlet = self.learned.servlet_for(request.service)
         module_base = self.learned.module_base or request.module_base
         payload = build_request(request, self.registry)
@@ -129,20 +177,26 @@ class RpcCaller:
         started = time.perf_counter()
         status: int | str = "-"
         try:
-            async with self._slots:
+            async with self.limit:
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("request body", extra={"service": short, "method": request.method,
                                                       "body": self.redactor.text(payload)})
                 self.in_flight[payload] += 1
                 try:
-                    answer = await self.transport.post(module_base + servlet, payload, headers,
-                                                       self.policy.timeout)
+                    transport = self.transport if read_only else (
+                        self.mutation_transport or self.transport)
+                    answer = await transport.post(module_base + servlet, payload, headers,
+                                                  self.policy.timeout)
                 finally:
                     self.in_flight[payload] -= 1
                     if not self.in_flight[payload]:
                         del self.in_flight[payload]
             status = answer.status
             self.calls += 1
+            if status in (429, 503):
+                self.limit.overloaded()
+            elif status == 200:
+                self.limit.succeeded()
             return self._interpret(answer, short, request.method, returns)
         except TransportError:
             status = "no-answer"

@@ -72,6 +72,8 @@ class BrowserSession:
         #: flows that must walk the UI again after a redeploy (e.g. to learn an enum ordinal)
         self.learners: list[Callable[[BrowserSession], Awaitable[None]]] = []
         self._relearning: asyncio.Lock = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self._ready.set()
         self._relogging: asyncio.Lock = asyncio.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -106,9 +108,15 @@ class BrowserSession:
         transport: Transport = (PageFetchTransport(self._page) if self.settings.transport == "page"
                                 else RequestContextTransport(self._context))
         policy = CallPolicy(concurrency=self.settings.concurrency, timeout=self.settings.timeout_s)
+        # Mutations never ride the in-page fetch: Chromium silently resends a POST whose reused
+        # keep-alive connection was reset before any answer byte, which would apply a change
+        # twice (the sandbox's "reset after" fault shows it). Playwright's request context
+        # shares the cookies and does not resend (maxRetries defaults to 0).
         self.rpc = RpcCaller(transport, self.learned, self.registry, policy=policy,
                              redactor=self.redactor, relearn=self.relearn, relogin=self.relogin,
-                             on_response=lambda response: self.harvest(response.value))
+                             on_response=lambda response: self.harvest(response.value),
+                             mutation_transport=RequestContextTransport(self._context),
+                             ready=self._ready.wait)
         rpc = self.rpc
         self.capture.ignore = lambda body: body in rpc.in_flight
         return self
@@ -219,21 +227,29 @@ class BrowserSession:
     # --- recovery ----------------------------------------------------------------------
 
     async def relearn(self) -> None:
-        """The server says we are out of date: reload the app and learn the new build."""
+        """The server says we are out of date: load the app afresh and learn the new build.
+
+        Calls wait (``ready``) while this runs, so none is built from half-learned facts.
+        """
         generation = self.learned.generation
         async with self._relearning:
             if self.learned.generation != generation:
                 return  # another call re-learned while we waited
-            self.learned.forget()
-            first_call = self.capture.expect(for_call())
-            await self.page.reload(wait_until="domcontentloaded")
-            if "/login/" in self.page.url:
-                await self.authenticate(self)
-                return
-            await first_call.wait(self.settings.login_timeout_s)
-            await self.app_loaded()
-            for learner in self.learners:
-                await learner(self)
+            self._ready.clear()
+            try:
+                self.learned.forget()
+                first_call = self.capture.expect(for_call())
+                # the app's start page (the Abonents tab), wherever the page was before
+                await self.page.goto(self.settings.address + "/", wait_until="domcontentloaded")
+                if "/login/" in self.page.url:
+                    await self.authenticate(self)
+                else:
+                    await first_call.wait(self.settings.login_timeout_s)
+                    await self.app_loaded()
+                for learner in self.learners:
+                    await learner(self)
+            finally:
+                self._ready.set()
 
     def add_learner(self, learner: Callable[[BrowserSession], Awaitable[None]]) -> None:
         if learner not in self.learners:

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scraper.errors import DecodeError, EncodeError, IncompatibleClientError, RemoteException
+from scraper.errors import (
+    DecodeError,
+    EncodeError,
+    IncompatibleClientError,
+    RemoteException,
+    UnknownClassError,
+)
 from scraper.gwt.builtins import INCOMPATIBLE
 from scraper.gwt.jsarray import CHUNK, PIECE, render_response, split_response
 from scraper.gwt.reader import ValueReader
@@ -29,6 +35,8 @@ class Response:
     version: int = 7
     flags: int = 0
     unknown_signatures: frozenset[str] = frozenset()
+    #: True when an //EX of an unknown class was read only for its class and message
+    partial: bool = False
 
     @property
     def exception_class(self) -> str | None:
@@ -65,6 +73,14 @@ def parse_response(
         value = None if ref is None else reader.read(ref)
     except RecursionError:
         raise DecodeError("object graph nested too deeply to decode") from None
+    except UnknownClassError as exc:
+        if parts.kind != "ex" or exc.position not in (0, None):
+            raise
+        # A thrown class we have no layout for is still a thrown exception: keep its class and
+        # the message GWT writes last (Throwable.detailMessage), so callers see a typed error.
+        messages = [s for s in parts.strings if s != exc.signature and "/" not in s]
+        value = Instance(exc.signature, {"detailMessage": messages[-1] if messages else None})
+        return Response("ex", value, parts.version, parts.flags, frozenset(), partial=True)
     if reader.remaining():
         raise DecodeError(
             f"{reader.remaining()} unexpected tokens after the value"

@@ -167,3 +167,55 @@ async def test_concurrency_is_bounded_in_one_place():
     rpc, _ = caller(handler)
     await asyncio.gather(*(rpc.call(build, read_only=True) for _ in range(10)))
     assert peak == 2
+
+
+async def test_overload_halves_concurrency_then_recovers():
+    import asyncio
+
+    busy = {"left": 3}
+    in_flight = peak_after_503 = 0
+    seen_503 = False
+
+    async def handler(url, body, headers):
+        nonlocal in_flight, peak_after_503, seen_503
+        in_flight += 1
+        if seen_503:
+            peak_after_503 = max(peak_after_503, in_flight)
+        await asyncio.sleep(0.005)
+        in_flight -= 1
+        if busy["left"] > 0:
+            busy["left"] -= 1
+            seen_503 = True
+            return answer("busy", status=503, headers={"retry-after": "0"})
+        return answer(OK)
+
+    transport = MockTransport(handler)
+    policy = CallPolicy(concurrency=8, timeout=1, read_retries=5, backoff=0.001, max_backoff=0.01)
+    rpc = RpcCaller(transport, learned(), REG, policy=policy)
+    await asyncio.gather(*(rpc.call(build, read_only=True) for _ in range(40)))
+    assert rpc.limit.limit <= 8
+    assert peak_after_503 <= 8
+    # after the overload the limit dropped, and successes let it grow again
+    assert rpc.limit.peak == 8
+
+
+def test_adaptive_limit_arithmetic():
+    from scraper.browser.rpc import AdaptiveLimit
+
+    limit = AdaptiveLimit(16)
+    limit.overloaded()
+    assert limit.limit == 8
+    limit.overloaded()
+    limit.overloaded()
+    limit.overloaded()
+    limit.overloaded()
+    assert limit.limit == 1  # never below one call in flight
+    for _ in range(1):
+        limit.succeeded()
+    assert limit.limit == 2
+    for _ in range(2):
+        limit.succeeded()
+    assert limit.limit == 3
+    for _ in range(1000):
+        limit.succeeded()
+    assert limit.limit == 16  # back to the configured maximum, not beyond

@@ -89,3 +89,17 @@ def test_ex_becomes_typed_errors():
     assert info2.value.java_class == "java.lang.IllegalStateException"
     assert info2.value.remote_message == "boom"
     parse_response("//OK[0,[],0,7]", REG).raise_for_exception()  # ok: no error
+
+
+def test_unknown_exception_class_is_still_a_typed_remote_exception():
+    from scraper.errors import RemoteException
+
+    body = '//EX[2,1,["com.acme.NoAccessException/123","Доступ запрещён"],0,7]'
+    response = parse_response(body, REG)
+    assert response.kind == "ex" and response.partial
+    with pytest.raises(RemoteException) as info:
+        response.raise_for_exception(service="S", method="m")
+    assert info.value.java_class == "com.acme.NoAccessException"
+    assert info.value.remote_message == "Доступ запрещён"
+    with pytest.raises(Exception, match="unknown class"):
+        parse_response('//OK[2,1,["com.acme.Thing/1","x"],0,7]', REG)

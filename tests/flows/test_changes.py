@@ -1,0 +1,196 @@
+"""Changes against the sandbox in real Chromium: single and bulk, idempotent, faults mid-run.
+
+Every scenario checks the three records against each other: the report (every item done,
+skipped or failed), the sandbox's own audit (nothing applied twice) and the sandbox state (the
+targets of every item not reported failed are reached).
+"""
+
+from collections import Counter
+
+import pytest
+
+from flows.changes import reached
+from flows.client import Vats
+from scraper.audit import AuditLog
+from tests.conftest import (
+    SandboxHandle,
+    account_settings,
+    start_sandbox_process,
+    stop_sandbox_process,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def big_sandbox():
+    process, (url,), log = start_sandbox_process("--abonents", "200")
+    try:
+        yield SandboxHandle(url, log)
+    finally:
+        stop_sandbox_process(process)
+
+
+@pytest.fixture
+def cabinet(big_sandbox):
+    big_sandbox.control(reset=True)
+    return big_sandbox
+
+
+@pytest.fixture
+def audit_db(tmp_path, monkeypatch):
+    path = tmp_path / "audit.sqlite"
+    monkeypatch.setenv("VATS_AUDIT_DB", str(path))
+    return path
+
+
+def trunks(handle, pred):
+    return [a for a in handle.state()["abonents"] if a["identify_line"] and pred(a)]
+
+
+def device_on(a):
+    return a["device"] is not None and a["device"]["enabled"]
+
+
+def mutations(handle, method):
+    return [e for e in handle.audit() if e["method"] == method]
+
+
+def by_phone(handle):
+    return {a["phone"]: a for a in handle.state()["abonents"]}
+
+
+def check_consistent(handle, report, predicate):
+    """Every item accounted for; targets reached for all not failed."""
+    assert len(report.results) == len(report.plan)
+    state = by_phone(handle)
+    for result in report.results:
+        if result.result != "failed" and result.item.status in ("apply", "skip"):
+            assert predicate(state[result.item.number]), (result.item.number, result.detail)
+
+
+def vats(handle, **overrides):
+    return Vats(settings=account_settings(handle, **overrides))
+
+
+async def test_enable_single_then_idempotent(cabinet, state_dir, audit_db):
+    target = trunks(cabinet, lambda a: a["device"] and not a["device"]["enabled"])[0]
+    async with vats(cabinet) as client:
+        report = await client.enable([target["phone"]])
+        assert [r.result for r in report.results] == ["done"]
+        assert by_phone(cabinet)[target["phone"]]["device"]["enabled"] is True
+        again = await client.plan("enable", [target["phone"]])
+        assert [i.status for i in again] == ["skip"]
+    entries = AuditLog(audit_db).entries()
+    assert [(e.number, e.action, e.result) for e in entries] == [(target["phone"], "enable", "done")]
+    assert entries[0].before["device_enabled"] is False and entries[0].after["device_enabled"] is True
+
+
+async def test_plan_reports_unknown_and_non_trunks(cabinet, state_dir, audit_db):
+    state = cabinet.state()["abonents"]
+    ordinary = next(a for a in state if not a["identify_line"])
+    on = next(a for a in state if a["identify_line"] and device_on(a))
+    async with vats(cabinet) as client:
+        plan = await client.plan("enable", ["79990000001", ordinary["phone"], on["phone"]])
+        report = await client.apply("enable", plan)
+    assert [i.status for i in plan] == ["unknown", "not-a-trunk", "skip"]
+    assert [r.result for r in report.results] == ["skipped"] * 3
+    assert mutations(cabinet, "setDeviceEnabled") == []
+    assert AuditLog(audit_db).entries() == []
+
+
+@pytest.mark.parametrize("action", ["disable", "remove-device", "add-device", "enable"])
+async def test_each_operation_in_bulk(cabinet, state_dir, audit_db, action):
+    pick = {
+        "disable": device_on,
+        "enable": lambda a: a["device"] and not a["device"]["enabled"],
+        "remove-device": lambda a: a["device"] is not None,
+        "add-device": lambda a: a["device"] is None,
+    }[action]
+    numbers = [a["phone"] for a in trunks(cabinet, pick)][:12]
+    assert len(numbers) >= 5
+    async with vats(cabinet, concurrency=4) as client:
+        report = await client.change(action, numbers)
+        assert report.counts() == {"done": len(numbers), "skipped": 0, "failed": 0}
+        rerun = await client.plan(action, numbers)
+        assert all(i.status == "skip" for i in rerun)  # re-running yields an empty plan
+    state = by_phone(cabinet)
+    for result in report.results:
+        assert reached(result.after, action)
+    want = {"disable": lambda a: a["device"] and not a["device"]["enabled"],
+            "enable": device_on, "remove-device": lambda a: a["device"] is None,
+            "add-device": lambda a: a["device"] is not None}[action]
+    assert all(want(state[n]) for n in numbers)
+    method = "setDeviceEnabled" if action in ("enable", "disable") else "updateForm"
+    assert len(mutations(cabinet, method)) == len(numbers)  # exactly one call each
+    assert len(AuditLog(audit_db).entries()) == len(numbers)
+    if action == "add-device":
+        for number in numbers:
+            device = state[number]["device"]
+            assert device["type"] == "Generic SIP Phone" and device["name"] == "SIP-phone"
+
+
+FAULTS = {
+    "http500 before": [{"kind": "http500", "next": 1, "method": "setDeviceEnabled"}],
+    "http500 after": [{"kind": "http500", "next": 1, "method": "setDeviceEnabled",
+                       "after": True}],
+    "reset after": [{"kind": "reset", "next": 1, "method": "setDeviceEnabled", "after": True}],
+    "stall": [{"kind": "stall", "next": 1, "method": "setDeviceEnabled"}],
+    "stall after": [{"kind": "stall", "next": 1, "method": "setDeviceEnabled", "after": True}],
+}
+
+
+async def _bulk_with_midway(cabinet, knobs, *, timeout_s=15.0, count=20):
+    numbers = [a["phone"] for a in trunks(cabinet, device_on)][:count]
+    async with vats(cabinet, concurrency=4, timeout_s=timeout_s) as client:
+        plan = await client.plan("disable", numbers)
+        fired = False
+
+        def progress(done, total):
+            nonlocal fired
+            if done >= total // 2 and not fired:
+                fired = True
+                cabinet.control(**knobs)
+
+        report = await client.apply("disable", plan, progress=progress)
+    return numbers, report
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_fault_mid_bulk_nothing_lost_nothing_twice(cabinet, state_dir, audit_db, fault):
+    numbers, report = await _bulk_with_midway(cabinet, {"faults": FAULTS[fault]}, timeout_s=3)
+    check_consistent(cabinet, report, lambda a: a["device"] and not a["device"]["enabled"])
+    per_device = Counter(str(e["arguments"]) for e in mutations(cabinet, "setDeviceEnabled"))
+    assert max(per_device.values()) == 1, per_device  # none applied twice
+    assert report.counts()["done"] == len(numbers)  # these faults are all recoverable
+    assert len(AuditLog(audit_db).entries()) == len(numbers)
+
+
+async def test_session_expiry_mid_bulk(cabinet, state_dir, audit_db):
+    numbers, report = await _bulk_with_midway(cabinet, {"expire_sessions": True})
+    assert report.counts()["done"] == len(numbers)
+    check_consistent(cabinet, report, lambda a: a["device"] and not a["device"]["enabled"])
+    logins = [e for e in cabinet.audit() if e["method"] == "login"]
+    assert len(logins) == 2  # re-established once, the batch went on
+
+
+async def test_redeploy_mid_bulk(cabinet, state_dir, audit_db):
+    numbers, report = await _bulk_with_midway(cabinet, {"redeploy": True})
+    assert cabinet.state()["build"] == "newer"
+    assert report.counts()["done"] == len(numbers)
+    check_consistent(cabinet, report, lambda a: a["device"] and not a["device"]["enabled"])
+    per_device = Counter(str(e["arguments"]) for e in mutations(cabinet, "setDeviceEnabled"))
+    assert max(per_device.values()) == 1
+
+
+async def test_refused_item_is_reported_failed_and_others_done(cabinet, state_dir, audit_db):
+    numbers = [a["phone"] for a in trunks(cabinet, device_on)][:6]
+    cabinet.control(faults=[{"kind": "ex", "next": 1, "method": "setDeviceEnabled"}])
+    async with vats(cabinet, concurrency=1) as client:
+        report = await client.disable(numbers)
+    counts = report.counts()
+    assert counts["failed"] == 1 and counts["done"] == 5
+    failed = report.failed[0]
+    assert "refused" in failed.detail
+    check_consistent(cabinet, report, lambda a: a["device"] and not a["device"]["enabled"])
+    assert by_phone(cabinet)[failed.item.number]["device"]["enabled"] is True
