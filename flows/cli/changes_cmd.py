@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -123,9 +124,8 @@ def audit_command(state: CliState, *, limit: int, fmt: str, account: str | None)
     log = AuditLog(None)
     entries = log.entries(account=account or state.login, limit=limit)
     if fmt == "json":
-        sys.stdout.write(json.dumps([e.__dict__ if hasattr(e, "__dict__") else {
-            f: getattr(e, f) for f in e.__slots__} for e in entries], ensure_ascii=False,
-            indent=2) + "\n")
+        sys.stdout.write(json.dumps([dataclasses.asdict(e) for e in entries], ensure_ascii=False,
+                                    indent=2) + "\n")
         return
     table = Table(title=f"audit log ({log.path})")
     for column in ("time", "account", "number", "action", "result", "before", "after", "detail"):

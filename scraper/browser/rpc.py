@@ -69,7 +69,9 @@ class AdaptiveLimit:
     async def __aexit__(self, *exc: object) -> None:
         async with self._changed:
             self.active -= 1
-            self._changed.notify_all()
+            # wake only as many waiters as there are free slots: notify_all would wake every
+            # queued call on each release (O(N²) wake-ups for N queued calls)
+            self._changed.notify(max(0, self.limit - self.active))
 
     def overloaded(self) -> None:
         if self.limit > 1:
