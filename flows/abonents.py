@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar, cast
+from collections.abc import Callable
 
 from flows import navigate
 from scraper.browser.learned import Learned
@@ -22,9 +21,6 @@ from scraper.gwt import Instance, Request, parse_request
 from scraper.models import AbonentRow, Filters
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 SERVICE = "AbonentBrowserGwtService"
 PAGE_SIZE = 100
@@ -72,28 +68,6 @@ def rows_of(value: object) -> tuple[int, list[AbonentRow]]:
     return int(value.get("count") or 0), rows
 
 
-async def map_bounded(session: BrowserSession, items: Sequence[T],
-                      job: Callable[[T], Awaitable[R]]) -> list[R]:
-    """``[await job(item) for item in items]``, as many at once as the session lets in flight.
-
-    Why not ``gather`` over one task per item: the session's call limit (``AdaptiveLimit`` in
-    scraper/browser/rpc.py) wakes *every* waiting call on each release (``notify_all``), so N
-    queued calls cost O(N²) wake-ups — 800 trunks spent ~15 of 24 s there. A few workers, as
-    many as the limit's maximum, keep the waiting line short; the limit still bounds the calls
-    in flight and still backs off when the server is overloaded.
-    """
-    results: list[R | None] = [None] * len(items)
-    queue = iter(enumerate(items))  # shared by the workers; next() never awaits, so it is safe
-    width = session.rpc.policy.concurrency if session.rpc else session.settings.concurrency
-
-    async def worker() -> None:
-        for index, item in queue:
-            results[index] = await job(item)
-
-    await asyncio.gather(*(worker() for _ in range(min(width, len(items)))))
-    return cast("list[R]", results)  # every slot was filled
-
-
 async def ensure_list_template(session: BrowserSession) -> None:
     try:
         session.learned.template(SERVICE, "list")
@@ -128,7 +102,7 @@ async def list_abonents(session: BrowserSession, filters: Filters | None = None,
             progress(done, pages)
         return result
 
-    rest = await map_bounded(session, range(1, pages), counted)
+    rest = await asyncio.gather(*(counted(i) for i in range(1, pages)))
     for _, more in rest:
         rows.extend(more)
     if len(rows) != total:

@@ -129,7 +129,13 @@ class VatsSync:
         async def open_() -> Vats:
             return await Vats(*self._args, **self._kwargs).__aenter__()
 
-        self._vats = self._run(open_())
+        try:
+            self._vats = self._run(open_())
+        except BaseException:
+            # __exit__ is not called when __enter__ raises (a wrong password, say): close the
+            # loop here, or every failed login in a script leaks an event loop and its fds.
+            self._runner.close()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -50,14 +50,22 @@ def make_authenticate(code_provider: CodeProvider | None = None
     return authenticate
 
 
-async def _outcome(page: Page, timeout_s: float) -> str:
-    """Where the submit led: ``app``, ``code`` or ``error``."""
+async def _outcome(page: Page, timeout_s: float, *, code_sent: bool = False) -> str:
+    """Where the submit led: ``app``, ``code`` or ``error``.
+
+    After the code was sent the page is still on the code form until the answer arrives, so
+    only the app or the form again with its error (``/login/code/?error``) count then; taking
+    the form itself for the answer made a refused code wait for an app call that never came
+    and end in an untyped ``TimeoutError``.
+    """
     def which(url: str) -> str | None:
         path = url.split("#", 1)[0]
         if _APP.search(path):
             return "app"
         if "/login/code" in path:
-            return "code"
+            if "error" in path.partition("?")[2]:
+                return "error"
+            return None if code_sent else "code"
         if "/login/" in path and ("error" in path or "?" in path):
             return "error"
         return None
@@ -111,11 +119,11 @@ async def login(session: BrowserSession, *, code_provider: CodeProvider | None =
         session.redactor.add(code)
         await page.get_by_label(CODE_LABEL).first.fill(code)
         await _submit(page)
-        outcome = await _outcome(page, timeout)
+        outcome = await _outcome(page, timeout, code_sent=True)
     if outcome == "error":
         await debug.step(page, "login-refused")
         raise LoginError("the cabinet refused the login", page_message=await _page_error(page))
-    await first_call.wait(timeout)
+    await session.app_call(first_call, "after the login")
     log.info("logged in", extra={"address": settings.address})
     await session.logged_in()
 

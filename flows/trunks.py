@@ -7,13 +7,14 @@ redeploy makes the session walk there again (a registered learner).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flows import navigate
-from flows.abonents import list_abonents, map_bounded
+from flows.abonents import list_abonents
 from scraper.browser.learned import Learned
 from scraper.browser.session import BrowserSession
 from scraper.errors import FlowError, UsageError, VatsError
@@ -113,6 +114,8 @@ class Inventory:
     trunks: list[Trunk] = field(default_factory=list)
     abonents: list[Abonent] = field(default_factory=list)
     unknown_numbers: list[str] = field(default_factory=list)
+    #: known numbers that the filters leave out
+    excluded_numbers: list[str] = field(default_factory=list)
     failures: dict[int, str] = field(default_factory=dict)  # abonent id → error
 
     def summary(self) -> dict[str, int]:
@@ -120,6 +123,7 @@ class Inventory:
                   "blocked": sum(t.blocked for t in self.trunks),
                   "marked": sum(t.marked_for_deletion for t in self.trunks),
                   "abonents": len(self.abonents), "unknown": len(self.unknown_numbers),
+                  "excluded": len(self.excluded_numbers),
                   "failed": len(self.failures)}
         for trunk in self.trunks:
             counts[trunk.state] += 1
@@ -130,13 +134,20 @@ async def inventory(session: BrowserSession, filters: Filters | None = None, *,
                     numbers: Iterable[str] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> Inventory:
     """Every trunk (and non-trunk abonent) matching ``filters`` and, if given, ``numbers``."""
-    rows = await list_abonents(session, filters)
     result = Inventory()
-    if numbers is not None:
+    if numbers is None:
+        rows = await list_abonents(session, filters)
+    else:
+        # every abonent, so that a number the filter leaves out is told apart from an unknown one
         wanted = {normalize_phone(n) for n in numbers}
-        by_phone = {row.phone: row for row in rows}
+        everyone = await list_abonents(session)
+        by_phone = {row.phone: row for row in everyone}
         result.unknown_numbers = sorted(wanted - by_phone.keys())
-        rows = [row for row in rows if row.phone in wanted]
+        chosen = filters or Filters()
+        rows = [row for row in everyone if row.phone in wanted and chosen.matches(row)]
+        result.excluded_numbers = sorted(
+            row.phone for row in everyone if row.phone in wanted and not chosen.matches(row)
+            and row.phone is not None)
     trunk_rows = [row for row in rows if row.is_trunk]
     for row in rows:
         if not row.is_trunk:
@@ -163,7 +174,8 @@ async def inventory(session: BrowserSession, filters: Filters | None = None, *,
             if progress:
                 progress(done, len(trunk_rows))
 
-    for item in await map_bounded(session, trunk_rows, one):
+    # the session bounds the calls in flight (scraper/browser/rpc.py): gather them all
+    for item in await asyncio.gather(*(one(row) for row in trunk_rows)):
         if isinstance(item, Trunk):
             result.trunks.append(item)
         elif isinstance(item, Abonent):

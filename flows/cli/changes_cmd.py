@@ -14,7 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.changes import Action, ChangeReport, PlanItem
-from flows.cli.common import CliState, prompt_code_async, run_async, settings_for
+from flows.cli.common import (
+    CliState,
+    prompt_code_async,
+    run_async,
+    settings_for,
+    usage_errors,
+)
 from flows.cli.trunks_cmd import read_numbers
 from flows.client import Vats
 from scraper.audit import AuditLog
@@ -62,17 +68,20 @@ def _report_json(report: ChangeReport, dry_run: bool) -> str:
 def change_command(state: CliState, action: Action, *, numbers: list[str],
                    numbers_file: Path | None, all_inactive: bool, dry_run: bool, yes: bool,
                    fmt: str, concurrency: int | None) -> None:
-    if fmt not in ("table", "json"):
-        raise UsageError("--format is table or json")
-    wanted = read_numbers(numbers, numbers_file) or []
-    if not wanted and not all_inactive:
-        raise UsageError("name the numbers (NUMBER..., --numbers-file) or use --all-inactive")
-    redactor = Redactor()
-    out, err = Console(), Console(stderr=True)
     overrides: dict[str, object] = {}
     if concurrency is not None:
         overrides["concurrency"] = concurrency
-    settings = settings_for(state, **overrides)
+    with usage_errors():
+        if fmt not in ("table", "json"):
+            raise UsageError("--format is table or json")
+        if all_inactive and action not in ("enable", "add-device"):
+            raise UsageError("--all-inactive only goes with enable and add-device")
+        wanted = read_numbers(numbers, numbers_file) or []
+        if not wanted and not all_inactive:
+            raise UsageError("name the numbers (NUMBER..., --numbers-file) or use --all-inactive")
+        settings = settings_for(state, **overrides)
+    redactor = Redactor()
+    out, err = Console(), Console(stderr=True)
 
     async def job() -> tuple[ChangeReport, bool]:
         settings.require_credentials()

@@ -6,12 +6,14 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from flows.cli.logs import configure
 from scraper.browser.redact import Redactor
@@ -48,6 +50,16 @@ def read_password(state: CliState) -> str | None:
     return None
 
 
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Bad input before any work: ``vats: <what and where>`` and exit status 2, no traceback."""
+    try:
+        yield
+    except UsageError as exc:
+        typer.echo(f"vats: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def settings_for(state: CliState, **overrides: Any) -> AccountSettings:
     values: dict[str, Any] = {
         "headless": not state.headed, "slow_mo_ms": state.slow_mo, "trace": state.trace,
@@ -64,7 +76,12 @@ def settings_for(state: CliState, **overrides: Any) -> AccountSettings:
     if password is not None:
         values["password"] = password
     values.update(overrides)
-    return AccountSettings(**values)
+    try:
+        return AccountSettings(**values)
+    except ValidationError as exc:
+        # --concurrency 0, VATS_TIMEOUT_S=-1 ...: field and rule only (the input may be secret)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UsageError(problems) from None
 
 
 def run_async(state: CliState, redactor: Redactor, job: Callable[[], Awaitable[T]]) -> T:

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from scraper.errors import UsageError
 from scraper.models import TRUNK_COLUMNS, Trunk
@@ -31,7 +32,9 @@ def parse_columns(text: str | None) -> list[str]:
 
 def rows(trunks: Sequence[Trunk], columns: Sequence[str], show_secrets: bool) -> list[dict[str, Any]]:
     context = {"show_secrets": show_secrets}
-    return [{c: t.model_dump(mode="json", context=context)[c] for c in columns} for t in trunks]
+    # one dump per trunk (the comprehension used to dump the whole model once per column)
+    dumps = (t.model_dump(mode="json", context=context) for t in trunks)
+    return [{c: dumped[c] for c in columns} for dumped in dumps]
 
 
 def render(trunks: Sequence[Trunk], *, fmt: str, columns: Sequence[str], show_secrets: bool,
@@ -47,12 +50,7 @@ def render(trunks: Sequence[Trunk], *, fmt: str, columns: Sequence[str], show_se
             text = _csv(data, columns) if output.suffix == ".csv" else _plain_table(data, columns)
             output.write_text(text, encoding="utf-8")
         else:
-            table = Table(show_lines=False)
-            for column in columns:
-                table.add_column(column, overflow="fold")
-            for row in data:
-                table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-            console.print(table)
+            _print_table(data, columns, console)
         return
     if fmt == "json":
         text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -66,6 +64,35 @@ def render(trunks: Sequence[Trunk], *, fmt: str, columns: Sequence[str], show_se
         output.write_text(text, encoding="utf-8")
     else:
         console.file.write(text)
+
+
+def check_format(fmt: str, output: Path | None) -> None:
+    """Refuse a format (or a missing --output) before the inventory runs, not after."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt == "xlsx" and output is None:
+        raise UsageError("--format xlsx needs --output FILE")
+
+
+def _print_table(data: list[dict[str, Any]], columns: Sequence[str], console: Console) -> None:
+    table = Table(show_lines=False)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for row in data:
+        # Text, not str: rich parses a str cell as markup, so a SIP password like "a[b]c"
+        # would lose its "[b]" on screen.
+        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in columns))
+    # Never fold or cut a value. With overflow="fold" every value was split over lines as soon
+    # as the table was wider than the console — always, when stdout is a pipe (80 columns):
+    # "790061" / "30128" cannot be copied or grepped. Print at the table's natural width;
+    # a narrower terminal wraps the long lines itself.
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width
 
 
 def _csv(data: list[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -10,7 +10,13 @@ from typing import Any
 import typer
 
 from flows import navigate
-from flows.cli.common import CliState, prompt_code_async, run_async, settings_for
+from flows.cli.common import (
+    CliState,
+    prompt_code_async,
+    run_async,
+    settings_for,
+    usage_errors,
+)
 from flows.login import make_authenticate
 from scraper.browser.capture import Exchange
 from scraper.browser.host import BrowserHost
@@ -22,7 +28,8 @@ from scraper.gwt import request_to_json, response_to_json
 
 def login_command(state: CliState) -> None:
     redactor = Redactor()
-    settings = settings_for(state)
+    with usage_errors():
+        settings = settings_for(state)
 
     async def job() -> None:
         settings.require_credentials()
@@ -83,7 +90,8 @@ def exchange_record(exchange: Exchange, session: BrowserSession) -> dict[str, An
 
 def capture_command(state: CliState, out: Path) -> None:
     redactor = Redactor()
-    settings = settings_for(state)
+    with usage_errors():
+        settings = settings_for(state)
 
     async def job() -> int:
         async with BrowserHost(headless=settings.headless, slow_mo_ms=settings.slow_mo_ms,

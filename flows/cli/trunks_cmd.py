@@ -15,8 +15,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.cli.common import CliState, prompt_code_async, run_async, settings_for
-from flows.cli.output import parse_columns, render
+from flows.cli.common import (
+    CliState,
+    prompt_code_async,
+    run_async,
+    settings_for,
+    usage_errors,
+)
+from flows.cli.output import check_format, parse_columns, render
 from flows.client import Vats
 from flows.trunks import Inventory, normalize_phone
 from scraper.browser.redact import Redactor
@@ -33,6 +39,7 @@ FILTER_WORDS = {
 
 def parse_filters(words: list[str]) -> Filters:
     chosen: dict[str, str] = {}
+    given: dict[str, str] = {}  # axis → the word that set it, to name both in a contradiction
     for word in (w.strip().lower() for item in words for w in item.split(",")):
         if not word:
             continue
@@ -40,8 +47,9 @@ def parse_filters(words: list[str]) -> Filters:
             raise UsageError(f"unknown filter {word!r}; choose from {', '.join(FILTER_WORDS)}")
         for key, value in FILTER_WORDS[word].items():
             if chosen.get(key, value) != value:
-                raise UsageError(f"filters contradict each other on {key!r}")
-            chosen[key] = value
+                raise UsageError(f"filters {given[key]!r} and {word!r} contradict each other "
+                                 f"(no abonent can be both)")
+            chosen[key], given[key] = value, word
     return Filters.model_validate(chosen)
 
 
@@ -73,6 +81,7 @@ def summary_line(inventory: Inventory) -> str:
             f"{s['no-device']} without device; {s['blocked']} blocked, {s['marked']} marked for "
             f"deletion; {s['abonents']} other abonents"
             + (f"; {s['unknown']} unknown numbers" if s["unknown"] else "")
+            + (f"; {s['excluded']} numbers left out by the filter" if s["excluded"] else "")
             + (f"; {s['failed']} FAILED" if s["failed"] else ""))
 
 
@@ -83,13 +92,18 @@ def trunks_command(state: CliState, *, filters: list[str], numbers: list[str],
     redactor = Redactor()
     console = Console()
     err = Console(stderr=True)
-    chosen = parse_filters(filters or ["all"])
-    wanted = read_numbers(numbers, numbers_file)
-    cols = parse_columns(columns)
+    # Every usage error before any work, as "vats: ..." and exit 2 like the other commands:
+    # raised here, outside run_async, they used to escape as a traceback with exit 1 — and a
+    # bad --format or a missing --output for xlsx only showed after the whole inventory.
     extra = dict(overrides or {})
     if concurrency is not None:
         extra["concurrency"] = concurrency
-    settings = settings_for(state, **extra)
+    with usage_errors():
+        chosen = parse_filters(filters or ["all"])
+        wanted = read_numbers(numbers, numbers_file)
+        cols = parse_columns(columns)
+        check_format(fmt, output)
+        settings = settings_for(state, **extra)
 
     async def job() -> Inventory:
         settings.require_credentials()
@@ -108,13 +122,21 @@ def trunks_command(state: CliState, *, filters: list[str], numbers: list[str],
 
     result = run_async(state, redactor, job)
     trunks = sorted(result.trunks, key=lambda t: t.phone)
-    render(trunks, fmt=fmt, columns=cols, show_secrets=show_secrets, output=output,
-           console=console)
+    try:
+        render(trunks, fmt=fmt, columns=cols, show_secrets=show_secrets, output=output,
+               console=console)
+    except OSError as exc:
+        typer.echo(f"vats: cannot write {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    # Plain lines, not rich's err.print: that wrapped the summary at 80 columns ("marked for" /
+    # "deletion") and would read "[...]" in an error message as markup.
     for number in result.unknown_numbers:
-        err.print(f"unknown number: {number}")
+        typer.echo(f"unknown number: {number}", err=True)
+    for number in result.excluded_numbers:
+        typer.echo(f"left out by the filter: {number}", err=True)
     for abonent_id, error in result.failures.items():
-        err.print(f"could not read abonent {abonent_id}: {redactor.text(error)}")
-    err.print(summary_line(result))
+        typer.echo(f"could not read abonent {abonent_id}: {redactor.text(error)}", err=True)
+    typer.echo(summary_line(result), err=True)
     if result.unknown_numbers or result.failures:
         raise typer.Exit(1)
 
@@ -139,10 +161,10 @@ def background_sandbox(*args: str) -> Iterator[str]:
 
 
 def demo_command(state: CliState, abonents: int) -> None:
-    err = Console(stderr=True)
     with background_sandbox("--abonents", str(abonents)) as url, \
             tempfile.TemporaryDirectory(prefix="vats-demo-") as state_dir:
-        err.print(f"sandbox cabinet running at {url} (login +7-9000000000, password sandbox)")
+        typer.echo(f"sandbox cabinet running at {url} (login +7-9000000000, password sandbox)",
+                   err=True)
         os.environ["VATS_STATE_DIR"] = state_dir  # the demo never touches your saved sessions
         os.environ["VATS_PASSWORD"] = SANDBOX_PASSWORD
         state.address, state.login = url, "+7-9000000000"

@@ -104,3 +104,44 @@ def test_capture_and_debug_artifacts_hold_no_secret(secret_sandbox, tmp_path):
     # the device page was opened, so a SIP password travelled — and was masked
     assert any('"sipPassword": "***"' in json.dumps(line) for line in lines) or not any(
         a["device"] for a in state["abonents"][:1])
+
+
+def test_secret_scan_over_login_inventory_and_bulk_change(secret_sandbox, tmp_path):
+    """Issue 7.3: every artifact of login, inventory and a bulk change, with debug, traces and
+    captures on, holds none of the seeded secrets."""
+    debug_dir, state_dir = tmp_path / "debug", tmp_path / "s"
+    env = dict(os.environ, VATS_PASSWORD=SECRET_PASSWORD, VATS_STATE_DIR=str(state_dir),
+               VATS_AUDIT_DB=str(tmp_path / "audit.sqlite"))
+    base = ["--address", secret_sandbox.url, "--login", ACCOUNT_LOGIN, "--debug-dir",
+            str(debug_dir), "--trace", "always", "-vv"]
+    state = secret_sandbox.state()
+    off = [a["phone"] for a in state["abonents"]
+           if a["identify_line"] and a["device"] and not a["device"]["enabled"]][:3]
+    runs = {
+        "login": vats(*base, "login", env=env),
+        "trunks": vats(*base, "trunks", "--format", "json", env=env),
+        "enable": vats(*base, "enable", *off, "--yes", env=env),
+        "capture": vats(*base, "capture", "--out", str(tmp_path / "capture.jsonl"), env=env),
+    }
+    for name, run in runs.items():
+        assert run.returncode == 0, (name, run.stderr.decode()[-2000:])
+    trunks = json.loads(runs["trunks"].stdout)
+    assert trunks and {t["sip_password"] for t in trunks if t["sip_password"]} == {"***"}
+    logs = tmp_path / "logs.txt"
+    logs.write_bytes(b"\n".join(r.stdout + r.stderr for r in runs.values()))
+    assert b"rpc " in logs.read_bytes()  # replayed calls were logged (one INFO line each)
+    traces = [p for p in debug_dir.iterdir() if p.suffix == ".zip"]
+    assert len(traces) >= 4  # one per run
+
+    sip_passwords = [a["device"]["password"] for a in state["abonents"] if a["device"]]
+    (saved,) = list(state_dir.iterdir())
+    cookies = [c["value"] for c in json.loads(saved.read_text())["cookies"]
+               if c["name"] == "JSESSIONID"]
+    secrets = [SECRET_PASSWORD, *sip_passwords, *cookies]
+    hits = []
+    files = [*sorted(debug_dir.iterdir()), logs, tmp_path / "capture.jsonl", tmp_path / "audit.sqlite"]
+    for where, text in artifact_texts(files):
+        for secret in secrets:
+            if any(form in text for form in forms(secret)):
+                hits.append((where, secret[:3] + "…"))
+    assert hits == []

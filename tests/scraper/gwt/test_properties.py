@@ -2,8 +2,11 @@
 ever raise typed errors. ``VATS_FUZZ_EXAMPLES`` raises the example count for long runs."""
 
 import os
+from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fixtures.recorded.captures import ALL, fill
@@ -26,9 +29,15 @@ from scraper.gwt.builtins import BUILTINS
 from scraper.gwt.longs import LONG_MAX, LONG_MIN
 
 REG = default_registry()
+#: the CI profile runs a modest count; ``VATS_FUZZ_EXAMPLES=100000`` is the long profile
 EXAMPLES = int(os.environ.get("VATS_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+#: garbage and mutated payloads: bounded time per input — a hang detector, not a benchmark
+#: (generous, so a noisy shared machine never trips it)
+FUZZ_BOUNDED = settings(FUZZ, deadline=timedelta(seconds=5))
+# the long profile needs more than pytest-timeout's default per test
+pytestmark = pytest.mark.timeout(300 + EXAMPLES // 10)
 
 
 def sig(name):
@@ -84,7 +93,7 @@ def test_response_round_trip(graph):
     assert build_response(parse_response(text, REG).value, registry=REG) == text
 
 
-@FUZZ
+@FUZZ_BOUNDED
 @given(st.text(max_size=200))
 def test_garbage_requests(text):
     try:
@@ -93,7 +102,7 @@ def test_garbage_requests(text):
         pass
 
 
-@FUZZ
+@FUZZ_BOUNDED
 @given(st.text(max_size=200).map(lambda t: "//OK[" + t))
 def test_garbage_responses(text):
     try:
@@ -124,7 +133,7 @@ def mutated(draw, corpus):
     return text
 
 
-@FUZZ
+@FUZZ_BOUNDED
 @given(mutated(REAL))
 def test_mutated_real_requests(text):
     try:
@@ -134,10 +143,33 @@ def test_mutated_real_requests(text):
     build_request(request, REG)  # whatever decodes must encode again
 
 
-@FUZZ
+@FUZZ_BOUNDED
 @given(mutated(REAL_RESPONSES))
 def test_mutated_real_responses(text):
     try:
         parse_response(text, REG)
+    except ProtocolError:
+        pass
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["$type", "$id", "$ref", "value", "items", "ordinal",
+                                       "entries", "x"]), children, max_size=4),
+    max_leaves=15)
+
+
+@FUZZ_BOUNDED
+@example({"$ref": []}, "java.lang.Object")  # found by this test: a TypeError before the fix
+@given(json_values, st.sampled_from(["java.lang.Object", "java.lang.Long", "int", "java.util.List",
+                                     "ru.cti.vpbx.shared.models.codebase.RecordGWTModel"]))
+def test_garbage_json_form_is_a_typed_error(data, declared):
+    """The JSON form read by ``vats gwt encode``: garbage → EncodeError/ProtocolError only."""
+    request = {"kind": "request", "version": 7, "flags": 0, "module_base": "m",
+               "strong_name": "s", "service": "x.S", "method": "m",
+               "params": [{"type": declared, "value": data}]}
+    try:
+        build_request(request_from_json(request, REG), REG)
     except ProtocolError:
         pass
