@@ -173,7 +173,7 @@ class _Builder:
         if isinstance(data, dict):
             if "$ref" in data:
                 ref = data["$ref"]
-                if set(data) != {"$ref"} or ref not in self.ids:
+                if set(data) != {"$ref"} or not isinstance(ref, int) or ref not in self.ids:
                     raise self.fail(where, f"$ref {ref!r} names no earlier $id")
                 return self.ids[ref]
             if "$type" in data:
@@ -229,7 +229,7 @@ class _Builder:
         obj = self._shell(entry, signature)
         if "$id" in data:
             ident = data["$id"]
-            if not isinstance(ident, int) or ident in self.ids:
+            if isinstance(ident, bool) or not isinstance(ident, int) or ident in self.ids:
                 raise self.fail(here, f"bad or duplicate $id {ident!r}")
             self.ids[ident] = obj
         body = {k: v for k, v in data.items() if k not in ("$type", "$id")}
