@@ -102,7 +102,7 @@ async def login(session: BrowserSession, *, code_provider: CodeProvider | None =
     page = session.page
     debug = session.debug
     timeout = settings.login_timeout_s
-    await page.goto(settings.address + "/login/", wait_until="domcontentloaded")
+    await session.goto("/login/")
     await debug.step(page, "login-page")
     try:
         await page.get_by_label(LOGIN_LABEL).first.fill(username, timeout=timeout * 1000)

@@ -74,8 +74,7 @@ async def toggle_device(session: BrowserSession, abonent_id: int, want: bool) ->
     page = session.page
     timeout = session.settings.timeout_s
     form_call = session.capture.expect(GET_FORM)
-    await page.goto(f"{session.settings.address}/gwt/abonent/{abonent_id}/",
-                    wait_until="domcontentloaded")
+    await session.goto(f"/gwt/abonent/{abonent_id}/")
     if "/login/" in page.url:
         raise FlowError("the session ended while opening the Devices page")
     try:

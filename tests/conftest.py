@@ -9,10 +9,6 @@ client with a cookie jar: log in, call RPC with the captured payloads, read the 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from fixtures.sandbox.process import start_sandbox_process, stop_sandbox_process
 from scraper.gwt import encode_long
+
+__all__ = ["start_sandbox_process", "stop_sandbox_process"]
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT_LOGIN = "+7-9000000000"
@@ -57,35 +56,6 @@ class SandboxHandle:
     def audit(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.url}/__sandbox__/audit", timeout=10) as answer:
             return json.loads(answer.read())
-
-
-def start_sandbox_process(*args: str, lines: int = 1) -> tuple[subprocess.Popen[str], list[str],
-                                                                   Path]:
-    """Start ``python -m fixtures.sandbox --host 127.0.0.1 --port 0 ARGS``; read its first lines."""
-    log_file = Path(tempfile.mkstemp(prefix="vats-sandbox-", suffix=".log")[1])
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fixtures.sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--log-level", "info", *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=log_file.open("w"), text=True, env=env)
-    assert process.stdout is not None
-    got = []
-    for _ in range(lines):
-        line = process.stdout.readline().strip()
-        if not line:
-            process.kill()
-            raise RuntimeError(f"sandbox did not start: {log_file.read_text()[-2000:]}")
-        got.append(line)
-    return process, got, log_file
-
-
-def stop_sandbox_process(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -4,17 +4,14 @@ sandbox."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fixtures.sandbox.process import running_sandbox
 from flows.cli.common import (
     CliState,
     prompt_code_async,
@@ -141,27 +138,8 @@ def trunks_command(state: CliState, *, filters: list[str], numbers: list[str],
         raise typer.Exit(1)
 
 
-@contextmanager
-def background_sandbox(*args: str) -> Iterator[str]:
-    """``python -m fixtures.sandbox --port 0`` in the background; yields its URL."""
-    process = subprocess.Popen([sys.executable, "-m", "fixtures.sandbox", "--port", "0", *args],  # noqa: S603
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise UsageError("the sandbox did not start")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def demo_command(state: CliState, abonents: int) -> None:
-    with background_sandbox("--abonents", str(abonents)) as url, \
+    with running_sandbox("--abonents", str(abonents)) as url, \
             tempfile.TemporaryDirectory(prefix="vats-demo-") as state_dir:
         typer.echo(f"sandbox cabinet running at {url} (login +7-9000000000, password sandbox)",
                    err=True)

@@ -16,8 +16,9 @@ from types import TracebackType
 from typing import Any
 
 from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
 
-from scraper.browser.capture import Capture, Exchange, for_call
+from scraper.browser.capture import Capture, Exchange, Expectation, for_call
 from scraper.browser.debug import DebugRecorder
 from scraper.browser.host import BrowserHost
 from scraper.browser.learned import Learned
@@ -25,7 +26,7 @@ from scraper.browser.redact import Redactor
 from scraper.browser.rpc import Builder, CallPolicy, RpcCaller
 from scraper.browser.storage import forget_state, load_state, save_state, state_path
 from scraper.browser.transport import PageFetchTransport, RequestContextTransport, Transport
-from scraper.errors import FlowError, ProtocolError, SessionError
+from scraper.errors import FlowError, ProtocolError, SessionError, TransportError
 from scraper.gwt import (
     Collection,
     Instance,
@@ -176,16 +177,44 @@ class BrowserSession:
             if cookie.get("httpOnly") or "SESSION" in cookie.get("name", "").upper():
                 self.redactor.add(cookie.get("value"))
 
+    async def goto(self, path: str) -> None:
+        """Open ``address + path``; a page that cannot load is a ``TransportError`` saying why
+        (DNS, refused connection, an untrusted certificate), never a raw Playwright error."""
+        url = self.settings.address + path
+        try:
+            await self.page.goto(url, wait_until="domcontentloaded",
+                                 timeout=self.settings.login_timeout_s * 1000)
+        except PlaywrightError as exc:
+            reason = exc.message.splitlines()[0]
+            hint = " (a self-signed certificate? see --ca-cert)" if "CERT" in reason else ""
+            raise TransportError(f"cannot open {url}: {reason}{hint}") from None
+
     async def open_app(self) -> None:
         """Land in the running GWT app: reuse the saved session or log in (once)."""
         first_call = self.capture.expect(for_call())
-        await self.page.goto(self.settings.address + "/", wait_until="domcontentloaded")
+        await self.goto("/")
         if "/login/" in self.page.url:
             await self.authenticate(self)
             return
-        await first_call.wait(self.settings.login_timeout_s)
+        await self.app_call(first_call, "after opening the app")
         await self.app_loaded()
         log.info("reused the saved session", extra={"address": self.settings.address})
+
+    async def app_call(self, expectation: Expectation, doing: str) -> Exchange:
+        """The app's first successful GWT call, awaited within ``login_timeout_s``.
+
+        None coming (the app's own calls failed: a 500 burst or throttling while it starts) is a
+        ``FlowError`` naming what they got — not a bare ``TimeoutError`` that no caller expects.
+        """
+        try:
+            return await expectation.wait(self.settings.login_timeout_s)
+        except TimeoutError:
+            succeeded = for_call()
+            failed = [e for e in self.capture.exchanges[-20:] if not succeeded(e)]
+            last = (f"; its last failed call, {failed[-1].servlet}, got "
+                    f"{failed[-1].status or failed[-1].failure}") if failed else ""
+            raise FlowError(f"{doing}: the app made no successful GWT call within "
+                            f"{self.settings.login_timeout_s:g} s{last}") from None
 
     async def app_loaded(self) -> None:
         """The app is up (first RPC seen): note the enterprise and learn the bootstrap files."""
@@ -240,11 +269,11 @@ class BrowserSession:
                 self.learned.forget()
                 first_call = self.capture.expect(for_call())
                 # the app's start page (the Abonents tab), wherever the page was before
-                await self.page.goto(self.settings.address + "/", wait_until="domcontentloaded")
+                await self.goto("/")
                 if "/login/" in self.page.url:
                     await self.authenticate(self)
                 else:
-                    await first_call.wait(self.settings.login_timeout_s)
+                    await self.app_call(first_call, "after reloading the app")
                     await self.app_loaded()
                 for learner in self.learners:
                     await learner(self)

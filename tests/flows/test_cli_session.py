@@ -145,3 +145,19 @@ def test_secret_scan_over_login_inventory_and_bulk_change(secret_sandbox, tmp_pa
             if any(form in text for form in forms(secret)):
                 hits.append((where, secret[:3] + "…"))
     assert hits == []
+
+
+def test_tls_sandbox_needs_its_certificate(tmp_path):
+    process, (url, cert), log = start_sandbox_process("--tls", "--abonents", "10", lines=2)
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        env = dict(os.environ, VATS_PASSWORD="sandbox", VATS_STATE_DIR=str(tmp_path))
+        refused = vats("--address", url, "--login", ACCOUNT_LOGIN, "login", env=env)
+        assert refused.returncode == 1
+        assert b"ERR_CERT" in refused.stderr and b"--ca-cert" in refused.stderr
+        ok = vats("--address", url, "--login", ACCOUNT_LOGIN, "--ca-cert", cert, "trunks",
+                  "--format", "json", env=env)
+        assert ok.returncode == 0, ok.stderr.decode()
+        assert json.loads(ok.stdout)
+    finally:
+        stop_sandbox_process(process)
