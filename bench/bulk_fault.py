@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.client import Vats  # noqa: E402
-from scraper.audit import AuditLog  # noqa: E402
-from tests.conftest import (  # noqa: E402
+from flows.client import Vats
+from scraper.audit import AuditLog
+from tests.conftest import (
     SandboxHandle,
     account_settings,
     start_sandbox_process,

@@ -102,7 +102,8 @@ async def login(session: BrowserSession, *, code_provider: CodeProvider | None =
     page = session.page
     debug = session.debug
     timeout = settings.login_timeout_s
-    await session.goto("/login/")
+    if "/login/" not in page.url or "error" in page.url:
+        await session.goto("/login/")  # open_app was usually just redirected here already
     await debug.step(page, "login-page")
     try:
         await page.get_by_label(LOGIN_LABEL).first.fill(username, timeout=timeout * 1000)

@@ -176,10 +176,12 @@ class RpcCaller:
         if self.learned.permutation:
             headers["X-GWT-Permutation"] = self.learned.permutation
         short = request.service.rsplit(".", 1)[-1]
-        started = time.perf_counter()
+        queued = time.perf_counter()
+        started = queued
         status: int | str = "-"
         try:
             async with self.limit:
+                started = time.perf_counter()  # the wire time excludes the wait for a slot
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("request body", extra={"service": short, "method": request.method,
                                                       "body": self.redactor.text(payload)})
@@ -204,10 +206,11 @@ class RpcCaller:
             status = "no-answer"
             raise
         finally:
-            log.info("rpc %s.%s %s %.0fms", short, request.method, status,
-                     (time.perf_counter() - started) * 1000,
+            now = time.perf_counter()
+            log.info("rpc %s.%s %s %.0fms", short, request.method, status, (now - started) * 1000,
                      extra={"service": short, "method": request.method, "status": status,
-                            "ms": round((time.perf_counter() - started) * 1000, 1)})
+                            "ms": round((now - started) * 1000, 1),
+                            "queued_ms": round((started - queued) * 1000, 1)})
 
     def _interpret(self, answer: RawAnswer, service: str, method: str,
                    returns: str | None) -> Response:

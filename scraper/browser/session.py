@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +26,12 @@ from scraper.browser.learned import Learned
 from scraper.browser.redact import Redactor
 from scraper.browser.rpc import Builder, CallPolicy, RpcCaller
 from scraper.browser.storage import forget_state, load_state, save_state, state_path
-from scraper.browser.transport import PageFetchTransport, RequestContextTransport, Transport
+from scraper.browser.transport import (
+    FallbackTransport,
+    PageFetchTransport,
+    RequestContextTransport,
+    Transport,
+)
 from scraper.errors import FlowError, ProtocolError, SessionError, TransportError
 from scraper.gwt import (
     Collection,
@@ -44,6 +50,7 @@ Authenticate = Callable[["BrowserSession"], Awaitable[None]]
 _ENTERPRISE = re.compile(r"/gwt/enterprise/(\d+)/")
 #: decoded fields whose values are secrets (docs/reconstruction.md: the device record)
 SECRET_FIELDS = frozenset({"sipPassword"})
+PAGE_CONNECTIONS = 6  # Chromium's per-host connection limit on HTTP/1.1
 
 
 class BrowserSession:
@@ -92,8 +99,11 @@ class BrowserSession:
         return self._context
 
     @property
-    def state_file(self) -> Any:
-        return state_path(self.settings.address, self.settings.login or "")
+    def state_file(self) -> Path:
+        path = state_path(self.settings.address, self.settings.login or "")
+        if self.settings.state_dir is not None:  # the setting wins over VATS_STATE_DIR
+            return self.settings.state_dir / path.name
+        return path
 
     async def start(self) -> BrowserSession:
         saved = load_state(self.state_file) if self.settings.reuse_session else None
@@ -108,7 +118,14 @@ class BrowserSession:
         self._page = await self._context.new_page()
         transport: Transport = (PageFetchTransport(self._page) if self.settings.transport == "page"
                                 else RequestContextTransport(self._context))
-        policy = CallPolicy(concurrency=self.settings.concurrency, timeout=self.settings.timeout_s)
+        concurrency = self.settings.concurrency
+        if self.settings.transport == "page" and concurrency > PAGE_CONNECTIONS:
+            # Chromium opens at most 6 connections per host (HTTP/1.1): more calls would only
+            # queue inside the browser, where our per-call timeout would count the queue
+            log.info("in-page fetch: at most %d calls in flight", PAGE_CONNECTIONS,
+                     extra={"asked": concurrency, "used": PAGE_CONNECTIONS})
+            concurrency = PAGE_CONNECTIONS
+        policy = CallPolicy(concurrency=concurrency, timeout=self.settings.timeout_s)
         # Mutations never ride the in-page fetch: Chromium silently resends a POST whose reused
         # keep-alive connection was reset before any answer byte, which would apply a change
         # twice (the sandbox's "reset after" fault shows it). Playwright's request context
@@ -116,7 +133,10 @@ class BrowserSession:
         self.rpc = RpcCaller(transport, self.learned, self.registry, policy=policy,
                              redactor=self.redactor, relearn=self.relearn, relogin=self.relogin,
                              on_response=lambda response: self.harvest(response.value),
-                             mutation_transport=RequestContextTransport(self._context),
+                             mutation_transport=(
+                                 FallbackTransport(RequestContextTransport(self._context),
+                                                   transport)
+                                 if self.settings.transport == "page" else None),
                              ready=self._ready.wait)
         rpc = self.rpc
         self.capture.ignore = lambda body: body in rpc.in_flight

@@ -9,6 +9,7 @@ without a browser (httpx-style).
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,6 +18,8 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from scraper.errors import TransportError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +85,53 @@ class RequestContextTransport:
         try:
             response = await self.context.request.post(
                 url, data=body.encode("utf-8"), headers=headers, timeout=timeout * 1000)
-            text = await response.text()
+            try:
+                text = await response.text()
+                answer = RawAnswer(response.status, text, response.url, dict(response.headers))
+            finally:
+                await response.dispose()  # else the body stays in the driver until the context closes
         except PlaywrightError as exc:
-            raise TransportError(f"request failed: {exc.message.splitlines()[0]}") from None
-        return RawAnswer(response.status, text, response.url, dict(response.headers))
+            message = exc.message.splitlines()[0]
+            error = TransportError(f"request failed: {message}")
+            error.not_sent = _never_sent(message)  # type: ignore[attr-defined]
+            raise error from None
+        return answer
+
+
+#: failures that happen before a single byte of the request left (connecting, TLS handshake)
+_NOT_SENT = ("ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "certificate", "CERT_", "SSL", "TLS",
+             "handshake", "EPROTO", "self-signed", "self signed")
+
+
+def _never_sent(message: str) -> bool:
+    return any(marker in message for marker in _NOT_SENT)
+
+
+class FallbackTransport:
+    """The primary transport, and the fallback only when the primary could not even connect.
+
+    Why: mutations go through Playwright's request context (it never resends a POST on its
+    own), but the real host has a TLS setup that non-browser clients struggle with. A request
+    that failed while connecting was never sent, so trying the browser's own stack then cannot
+    apply anything twice.
+    """
+
+    def __init__(self, primary: Transport, fallback: Transport) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.use_fallback = False
+
+    async def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> RawAnswer:
+        if not self.use_fallback:
+            try:
+                return await self.primary.post(url, body, headers, timeout)
+            except TransportError as exc:
+                if not getattr(exc, "not_sent", False):
+                    raise
+                log.warning("the request context cannot connect; using the page for mutations",
+                            extra={"error": str(exc)})
+                self.use_fallback = True
+        return await self.fallback.post(url, body, headers, timeout)
 
 
 Handler = Callable[[str, str, dict[str, str]], RawAnswer | Awaitable[RawAnswer]]

@@ -148,7 +148,7 @@ def test_secret_scan_over_login_inventory_and_bulk_change(secret_sandbox, tmp_pa
 
 
 def test_tls_sandbox_needs_its_certificate(tmp_path):
-    process, (url, cert), log = start_sandbox_process("--tls", "--abonents", "10", lines=2)
+    process, (url, cert), _log = start_sandbox_process("--tls", "--abonents", "10", lines=2)
     try:
         assert url.startswith("https://127.0.0.1:")
         env = dict(os.environ, VATS_PASSWORD="sandbox", VATS_STATE_DIR=str(tmp_path))

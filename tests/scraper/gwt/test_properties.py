@@ -5,7 +5,6 @@ import os
 from datetime import timedelta
 
 import pytest
-
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
