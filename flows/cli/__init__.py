@@ -40,6 +40,10 @@ def _global(
         "--chromium", envvar="VATS_CHROMIUM", help="Chromium binary to use.")] = None,
     ca_cert: Annotated[Path | None, typer.Option(
         "--ca-cert", help="Trust this CA certificate (the sandbox's --tls certificate).")] = None,
+    transport: Annotated[str, typer.Option(
+        "--transport", envvar="VATS_TRANSPORT",
+        help="Replay reads through the page's own fetch (page, the default: the browser's TLS) "
+             "or Playwright's request context (request: faster, no 6-connection cap).")] = "page",
     no_reuse: Annotated[bool, typer.Option(
         "--no-reuse", help="Do not reuse or save the logged-in session.")] = False,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
@@ -47,7 +51,8 @@ def _global(
 ) -> None:
     ctx.obj = CliState(address=address, login=login, password_stdin=password_stdin,
                        headed=headed, slow_mo=slow_mo, debug_dir=debug_dir, trace=trace,
-                       chromium=chromium, ca_cert=ca_cert, reuse=not no_reuse, verbose=verbose)
+                       chromium=chromium, ca_cert=ca_cert, reuse=not no_reuse, verbose=verbose,
+                       transport=transport)
 
 
 @app.command()

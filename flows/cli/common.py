@@ -36,6 +36,7 @@ class CliState:
     ca_cert: Path | None
     reuse: bool
     verbose: int
+    transport: str = "page"
 
 
 def read_password(state: CliState) -> str | None:
@@ -63,7 +64,7 @@ def usage_errors() -> Iterator[None]:
 def settings_for(state: CliState, **overrides: Any) -> AccountSettings:
     values: dict[str, Any] = {
         "headless": not state.headed, "slow_mo_ms": state.slow_mo, "trace": state.trace,
-        "reuse_session": state.reuse,
+        "reuse_session": state.reuse, "transport": state.transport,
     }
     for key, value in (("address", state.address), ("login", state.login),
                        ("debug_dir", state.debug_dir), ("chromium", state.chromium),
