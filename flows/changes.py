@@ -49,6 +49,7 @@ RECORD_CLASS = "ru.cti.vpbx.shared.models.form.device.AbonentDeviceRecordGWTMode
 RECORD_BASE = "ru.cti.vpbx.shared.models.codebase.RecordGWTModel"
 # the captured "add SIP device" request's constants (captures.md §3)
 DEVICE_NAME, DEVICE_TYPE = "SIP-phone", "Generic SIP Phone"
+THROTTLE_LIMIT = 12  # 429/503 answers tolerated per item before it is reported failed
 
 
 @dataclass
@@ -253,7 +254,7 @@ async def apply_item(session: BrowserSession, item: PlanItem, row: AbonentRow,
                      audit: AuditLog | None, *, first_via_ui: bool = False) -> ItemResult:
     """Apply one planned change, confirm it by reading back, and audit it."""
     detail = ""
-    sent = 0
+    sent = throttled = 0
     via_ui = first_via_ui
     while True:
         try:
@@ -276,6 +277,12 @@ async def apply_item(session: BrowserSession, item: PlanItem, row: AbonentRow,
         except (TransportError, HTTPStatusError, FlowError, ProtocolError) as exc:
             if isinstance(exc, FlowError) and sent:
                 return _finish(session, item, "failed", str(exc), None, audit)
+            if getattr(exc, "status", None) in (429, 503) and throttled < THROTTLE_LIMIT:
+                # refused before the service ran (throttling): does not count as an attempt,
+                # but the state is still read before anything is sent again
+                throttled += 1
+                sent = max(0, sent - 1)
+                await asyncio.sleep(min(8.0, 0.25 * 2 ** min(throttled, 5)))
             # the answer was lost, the server failed, or the page misbehaved: the change may or
             # may not have happened. Read the truth first; send again only if it did not.
             log.warning("mutation outcome unknown; re-reading", extra={

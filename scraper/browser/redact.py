@@ -196,6 +196,9 @@ def _bytes_trie_pattern(words: Iterable[bytes]) -> bytes:
     return _trie_pattern(word.decode("latin-1") for word in words).encode("latin-1")
 
 
+_MERGE_AFTER = 64  # secrets in the small pattern before it is merged into the big one
+
+
 class Redactor:
     """Replaces every known form of every registered secret by ``MASK``.
 
@@ -209,6 +212,9 @@ class Redactor:
         self._lock = threading.RLock()
         # built on first use of each view, dropped when a secret is added
         self._text_pattern: re.Pattern[str] | None = None
+        self._recent_forms: list[str] = []
+        self._settled = 0  # secrets covered by _text_pattern
+        self._forms: dict[str, set[str]] = {}
         self._data_pattern: re.Pattern[bytes] | None = None
         for secret in secrets:
             self.add(secret)
@@ -223,26 +229,51 @@ class Redactor:
         with self._lock:
             if secret not in self._secrets:
                 self._secrets.append(secret)
-                self._text_pattern = self._data_pattern = None
+                self._recent_forms = []
+                self._data_pattern = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """The registered secrets, in the order they were added."""
         return tuple(self._secrets)
 
-    def _text_re(self) -> re.Pattern[str] | None:
-        pattern = self._text_pattern
-        if pattern is None and self._secrets:
-            with self._lock:
-                if self._text_pattern is None:
-                    forms: set[str] = set()
-                    for secret in self._secrets:
-                        forms |= text_forms(secret)
-                    self._text_pattern = re.compile(_trie_pattern(forms))
-                pattern = self._text_pattern
+    def _text_parts(self) -> tuple[re.Pattern[str] | None, list[str]]:
+        """The compiled pattern of the settled secrets, and the plain forms of those added
+        since (longest first). Why two: an inventory adds hundreds of SIP passwords one by
+        one; recompiling one pattern of every form of every secret after each costs ~0.5 s.
+        New secrets are matched with plain ``str.replace`` until they are as many as the
+        settled ones, then merged (so compiles happen O(log n) times)."""
+        built = 0
+        with self._lock:
+            count = len(self._secrets)
+            recent = count - self._settled
+            if count and (self._text_pattern is None or recent > max(_MERGE_AFTER, self._settled)):
+                self._settled = count
+                self._text_pattern = self._compile(self._secrets)
+                self._recent_forms = []
+                built = count
+            elif recent and not self._recent_forms:
+                forms: set[str] = set()
+                for secret in self._secrets[self._settled:]:
+                    forms |= self._forms_of(secret)
+                self._recent_forms = sorted(forms, key=len, reverse=True)
+            pattern, recent_forms = self._text_pattern, self._recent_forms
+        if built:
             # outside the lock: this very record may come back through our logging filter
-            log.debug("redaction pattern built for %d secrets", len(self._secrets))
-        return pattern
+            log.debug("redaction pattern built for %d secrets", built)
+        return pattern, recent_forms
+
+    def _forms_of(self, secret: str) -> set[str]:
+        cached = self._forms.get(secret)
+        if cached is None:
+            cached = self._forms[secret] = text_forms(secret)
+        return cached
+
+    def _compile(self, secrets: list[str]) -> re.Pattern[str]:
+        forms: set[str] = set()
+        for secret in secrets:
+            forms |= self._forms_of(secret)
+        return re.compile(_trie_pattern(forms))
 
     def _data_re(self) -> re.Pattern[bytes] | None:
         pattern = self._data_pattern
@@ -259,10 +290,17 @@ class Redactor:
 
     def text_count(self, value: str) -> tuple[str, int]:
         """``text`` plus the number of replacements made."""
-        pattern = self._text_re()
-        if pattern is None or not value:
+        if not value:
             return value, 0
-        return pattern.subn(MASK, value)
+        pattern, recent_forms = self._text_parts()
+        total = 0
+        if pattern is not None:
+            value, total = pattern.subn(MASK, value)
+        for form in recent_forms:
+            if form in value:
+                total += value.count(form)
+                value = value.replace(form, MASK)
+        return value, total
 
     def data_count(self, value: bytes) -> tuple[bytes, int]:
         """``data`` plus the number of replacements made."""

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 Builder = Callable[[Learned], Request]
 Hook = Callable[[], Awaitable[None]]
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+THROTTLED = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class CallPolicy:
     concurrency: int = 4
     timeout: float = 30.0
     read_retries: int = 4
+    throttle_retries: int = 12  # 429/503 answers tolerated per read (the server did nothing)
     backoff: float = 0.25  # first retry delay (s), doubled each time, with jitter
     max_backoff: float = 8.0
 
@@ -81,7 +83,8 @@ class AdaptiveLimit:
 
     def succeeded(self) -> None:
         self._streak += 1
-        if self.limit < self.maximum and self._streak >= self.limit:
+        # additive increase, slowly: at a limit of 1, one success must not double the load
+        if self.limit < self.maximum and self._streak >= max(8, 2 * self.limit):
             self.limit += 1
             self._streak = 0
 
@@ -145,25 +148,33 @@ class RpcCaller:
 
     async def _send_with_retries(self, request: Request, *, read_only: bool,
                                  returns: str | None) -> Response:
-        attempt = 0
+        """Reads: retry transient failures with backoff. Throttling (429/503 — the server
+        refused before doing anything) has its own, larger budget and never uses up a read's
+        retries. Mutations are never resent here (the change flow re-reads first)."""
+        attempt = throttled = 0
         while True:
             try:
                 return await self._send(request, returns=returns, read_only=read_only)
             except (TransportError, HTTPStatusError) as exc:
                 status = getattr(exc, "status", None)
-                transient = isinstance(exc, TransportError) or status in RETRYABLE_STATUS
-                if not read_only or not transient or attempt >= self.policy.read_retries:
+                if read_only and status in THROTTLED and throttled < self.policy.throttle_retries:
+                    throttled += 1
+                    step = min(throttled, 6)
+                elif read_only and status not in THROTTLED and attempt < self.policy.read_retries \
+                        and (isinstance(exc, TransportError) or status in RETRYABLE_STATUS):
+                    attempt += 1
+                    step = attempt
+                else:
                     raise
-                delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** attempt)
+                delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** (step - 1))
                 delay *= 0.5 + random.random()  # noqa: S311 - jitter, not cryptography
                 retry_after = getattr(exc, "retry_after", None)
                 if retry_after:
                     delay = max(delay, retry_after)
-                attempt += 1
                 log.info("transient failure; retrying",
                          extra={"service": request.service, "method": request.method,
-                                "attempt": attempt, "delay_s": round(delay, 2),
-                                "error": str(exc)})
+                                "attempt": attempt, "throttled": throttled,
+                                "delay_s": round(delay, 2), "error": str(exc)})
                 await asyncio.sleep(delay)
 
     async def _send(self, request: Request, *, returns: str | None,

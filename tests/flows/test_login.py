@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from flows.abonents import ensure_list_template
 from flows.login import make_authenticate
 from scraper.browser.capture import for_call
 from scraper.browser.host import BrowserHost
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.browser
 
 
 def list_call(session):
-    """Replay the app's own list call (the template), pointed at the live build."""
+    """Replay the app's own list call (the template), pointed at the live build.
+
+    Call ``ensure_list_template`` first: ``open_app`` only waits for the app's first call."""
     def build(learned):
         exchange = learned.template("AbonentBrowserGwtService", "list")
         return learned.retarget(parse_request(exchange.request_body, session.registry))
@@ -68,6 +71,7 @@ async def test_session_is_reused_across_runs(sandbox, state_dir):
         async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
                                   authenticate=make_authenticate()) as session:
             await session.open_app()
+            await ensure_list_template(session)
             assert session.logins == (1 if run == 0 else 0)
             response = await session.call(list_call(session), read_only=True)
             assert response.value.get("count") > 0
@@ -80,6 +84,7 @@ async def test_expired_session_logs_in_again_once(sandbox, state_dir):
     async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
                               authenticate=make_authenticate()) as session:
         await session.open_app()
+        await ensure_list_template(session)
         sandbox.control(expire_sessions=True)
         response = await session.call(list_call(session), read_only=True)
         assert response.value.get("count") > 0
@@ -91,6 +96,7 @@ async def test_redeploy_mid_session_relearns(sandbox, state_dir):
     async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
                               authenticate=make_authenticate()) as session:
         await session.open_app()
+        await ensure_list_template(session)
         old = dict(session.learned.strong_names)
         sandbox.control(redeploy=True)
         assert sandbox.state()["build"] == "newer"

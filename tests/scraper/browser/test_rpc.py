@@ -81,11 +81,29 @@ async def test_mutations_are_never_retried():
 
 
 async def test_reads_give_up_after_the_limit():
-    rpc, transport = caller(lambda *a: answer("x", status=503))
+    rpc, transport = caller(lambda *a: answer("x", status=500))
     with pytest.raises(HTTPStatusError) as info:
         await rpc.call(build, read_only=True)
-    assert info.value.status == 503 and len(transport.calls) == 4
+    assert info.value.status == 500 and len(transport.calls) == 4
     assert info.value.service == "DispatcherService" and info.value.method == "getForm"
+
+
+async def test_throttling_has_its_own_budget():
+    """503s (refused before the service) do not use up a read's retries."""
+    answers = iter([503] * 10 + [500, 500, "ok"])
+
+    def handler(url, body, headers):
+        item = next(answers)
+        return answer(OK) if item == "ok" else answer("x", status=item,
+                                                      headers={"retry-after": "0"})
+
+    rpc, transport = caller(handler)
+    assert (await rpc.call(build, read_only=True)).kind == "ok"
+    assert len(transport.calls) == 13
+    endless, transport2 = caller(lambda *a: answer("busy", status=503))
+    with pytest.raises(HTTPStatusError):
+        await endless.call(build, read_only=True)
+    assert len(transport2.calls) == 1 + endless.policy.throttle_retries
 
 
 async def test_incompatible_relearns_once_and_rebuilds():
@@ -210,12 +228,11 @@ def test_adaptive_limit_arithmetic():
     limit.overloaded()
     limit.overloaded()
     assert limit.limit == 1  # never below one call in flight
-    for _ in range(1):
+    for _ in range(7):
         limit.succeeded()
+    assert limit.limit == 1  # one success at a time must not double the load
+    limit.succeeded()
     assert limit.limit == 2
-    for _ in range(2):
-        limit.succeeded()
-    assert limit.limit == 3
     for _ in range(1000):
         limit.succeeded()
     assert limit.limit == 16  # back to the configured maximum, not beyond

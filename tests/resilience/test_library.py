@@ -1,0 +1,158 @@
+"""The matrix cells run through the library (``flows.client.Vats``): one Chromium for the module.
+
+Mid-run faults are injected from the job's own progress callback when half of the items are
+done; the start conditions (wrong password, confirmation code, UI variant) before the login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from flows.client import Vats
+from scraper.browser.host import BrowserHost
+from scraper.errors import FlowError, LoginError
+from tests.conftest import SandboxHandle, account_settings
+from tests.resilience.matrix import (
+    ACTION,
+    EXPECT,
+    RESULTS,
+    ItemOutcome,
+    LogTail,
+    Midway,
+    cell_id,
+    check_changes,
+    check_fault_bit,
+    check_inventory,
+    check_untouched,
+    midway_knobs,
+    settings_overrides,
+    start_knobs,
+    targets,
+    trunk_fields,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+LIBRARY_CELLS = [
+    *[(row, "inventory") for row in ("http500", "throttle", "reset", "stall", "expiry",
+                                     "redeploy", "password", "code", "ui-b")],
+    *[(row, "switch") for row in ("http500", "throttle", "reset", "stall", "expiry", "redeploy",
+                                  "code")],
+    *[(row, "devices") for row in ("http500", "throttle", "reset", "stall", "expiry", "redeploy",
+                                   "ui-b")],
+]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def host() -> AsyncIterator[BrowserHost]:
+    """One Chromium for every library cell; each cell gets its own context and login."""
+    async with BrowserHost() as browser:
+        yield browser
+
+
+def code_from(handle: SandboxHandle) -> Callable[[], Awaitable[str]]:
+    """The 'SMS': the code the sandbox issued, read while the code page stays open."""
+
+    async def provider() -> str:
+        for _ in range(100):
+            code = (await asyncio.to_thread(handle.state))["pending_code"]
+            if code:
+                return str(code)
+            await asyncio.sleep(0.05)
+        raise AssertionError("no confirmation code was issued")
+
+    return provider
+
+
+@pytest.mark.parametrize("cell", LIBRARY_CELLS, ids=cell_id)
+async def test_cell(cell: tuple[str, str], cabinet: SandboxHandle, workdir: Path,
+                    host: BrowserHost) -> None:
+    row, job = cell
+    knobs = start_knobs(row)
+    if knobs:
+        cabinet.control(**knobs)
+    before = cabinet.state()
+    tail = LogTail(cabinet)
+    audit_db = workdir / "audit.sqlite"
+    settings = account_settings(cabinet, audit_db=audit_db, state_dir=workdir / "state",
+                                **settings_overrides(row))
+    midway = Midway(cabinet, midway_knobs(row, job))
+    vats = Vats(settings=settings, host=host,
+                code_provider=code_from(cabinet) if row == "code" else None)
+
+    if EXPECT[row] == "login-refused":
+        with pytest.raises(LoginError) as info:
+            async with vats:
+                raise AssertionError("logged in with a wrong password")
+        assert info.value.page_message == "Неверный логин или пароль"
+        check_untouched(cabinet, before, audit_db)
+        RESULTS[cell] = "stopped: LoginError"
+        return
+
+    if job == "inventory":
+        async with vats:
+            inventory = await vats.trunks(progress=midway)
+        outcome = check_inventory(
+            before, [trunk_fields(t) for t in inventory.trunks], set(inventory.failures),
+            expect=EXPECT[row], others={a.abonent_id: a.model_dump() for a in inventory.abonents})
+    else:
+        action, numbers = ACTION[job], targets(job, before)
+        async with vats:
+            plan = await vats.plan(action, numbers)  # type: ignore[arg-type]
+            report = await vats.apply(action, plan, progress=midway)  # type: ignore[arg-type]
+        items = [ItemOutcome(r.item.number, r.item.status, r.result, r.detail)
+                 for r in report.results]
+        outcome = check_changes(cabinet, before, action, numbers, items, audit_db,
+                                expect=EXPECT[row])
+    if midway.knobs is not None:
+        assert midway.fired_at is not None, "the fault was never injected"
+    check_fault_bit(cabinet, row, job, tail)
+    RESULTS[cell] = outcome
+
+
+async def test_sustained_throttling_fails_no_change(cabinet: SandboxHandle, workdir: Path,
+                                                    host: BrowserHost) -> None:
+    """Not a cell: a bulk change throttled all along (server limit 1, client concurrency 8).
+
+    Nothing may be lost or applied twice, and every item ends done: a 503 is a refusal at the
+    door, waited out without counting as an attempt, and the adaptive limit probes upwards
+    only slowly.
+    """
+    before = cabinet.state()
+    numbers = [a["phone"] for a in before["abonents"]
+               if a["identify_line"] and a["device"] and a["device"]["enabled"]][:60]
+    audit_db = workdir / "audit.sqlite"
+    settings = account_settings(cabinet, audit_db=audit_db, state_dir=workdir / "state",
+                                concurrency=8)
+    async with Vats(settings=settings, host=host) as vats:
+        plan = await vats.plan("disable", numbers)
+        cabinet.control(max_concurrent_calls=1, latency_ms=30)
+        report = await vats.apply("disable", plan)
+    items = [ItemOutcome(r.item.number, r.item.status, r.result, r.detail)
+             for r in report.results]
+    check_changes(cabinet, before, "disable", numbers, items, audit_db, expect="any")
+    failed = [i.detail for i in items if i.result == "failed"]
+    # throttled answers are refusals at the door: they are waited out (re-read first), and
+    # never count as one of a change's attempts — every item ends done
+    assert failed == [], failed[:3]
+
+
+async def test_faults_while_the_app_starts_are_typed(cabinet: SandboxHandle, workdir: Path,
+                                                     host: BrowserHost) -> None:
+    """Not a cell: the app's own first calls fail (a 500 burst at the login). vats cannot learn
+    the build then and stops — with a FlowError naming the failed call (exit 1), where it used
+    to wait out the login timeout and raise a bare TimeoutError."""
+    cabinet.control(faults=[{"kind": "http500", "next": 3}])
+    before = cabinet.state()
+    audit_db = workdir / "audit.sqlite"
+    settings = account_settings(cabinet, audit_db=audit_db, state_dir=workdir / "state",
+                                login_timeout_s=4)
+    with pytest.raises(FlowError, match="no successful GWT call within 4 s.*got 500"):
+        async with Vats(settings=settings, host=host):
+            raise AssertionError("the app started although its calls failed")
+    check_untouched(cabinet, before, audit_db)
