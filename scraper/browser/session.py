@@ -116,8 +116,12 @@ class BrowserSession:
         self.capture.attach(self._context)
         await self.debug.start(self._context)
         self._page = await self._context.new_page()
-        transport: Transport = (PageFetchTransport(self._page) if self.settings.transport == "page"
-                                else RequestContextTransport(self._context))
+        page_fetch = PageFetchTransport(self._page)
+        # "request": Playwright's request context, and the page's own fetch only if the request
+        # context cannot even connect (the real host's TLS): nothing was sent then
+        transport: Transport = (page_fetch if self.settings.transport == "page" else
+                                FallbackTransport(RequestContextTransport(self._context),
+                                                  page_fetch))
         concurrency = self.settings.concurrency
         if self.settings.transport == "page" and concurrency > PAGE_CONNECTIONS:
             # Chromium opens at most 6 connections per host (HTTP/1.1): more calls would only

@@ -236,3 +236,24 @@ def test_adaptive_limit_arithmetic():
     for _ in range(1000):
         limit.succeeded()
     assert limit.limit == 16  # back to the configured maximum, not beyond
+
+
+async def test_fallback_transport_only_for_requests_never_sent():
+    from scraper.browser.transport import FallbackTransport
+
+    def refused(url, body, headers):
+        error = TransportError("request failed: connect ECONNREFUSED")
+        error.not_sent = True
+        raise error
+
+    def lost(url, body, headers):
+        raise TransportError("request failed: read ECONNRESET")  # sent: the state is unknown
+
+    page = MockTransport(lambda *a: answer(OK))
+    transport = FallbackTransport(MockTransport(refused), page)
+    assert (await transport.post("u", "b", {}, 1)).body == OK
+    assert transport.use_fallback and len(page.calls) == 1
+    never = FallbackTransport(MockTransport(lost), MockTransport(lambda *a: answer(OK)))
+    with pytest.raises(TransportError):
+        await never.post("u", "b", {}, 1)
+    assert not never.use_fallback
