@@ -28,6 +28,7 @@ from scraper.browser.rpc import Builder, CallPolicy, RpcCaller
 from scraper.browser.storage import forget_state, load_state, save_state, state_path
 from scraper.browser.transport import (
     FallbackTransport,
+    LaneTransport,
     PageFetchTransport,
     RequestContextTransport,
     Transport,
@@ -117,18 +118,14 @@ class BrowserSession:
         await self.debug.start(self._context)
         self._page = await self._context.new_page()
         page_fetch = PageFetchTransport(self._page)
-        # "request": Playwright's request context, and the page's own fetch only if the request
-        # context cannot even connect (the real host's TLS): nothing was sent then
-        transport: Transport = (page_fetch if self.settings.transport == "page" else
-                                FallbackTransport(RequestContextTransport(self._context),
-                                                  page_fetch))
+        # Playwright's request context, and the page's own fetch only when it cannot even
+        # connect (the real host's TLS): nothing was sent then, so nothing can happen twice
+        request_context = FallbackTransport(RequestContextTransport(self._context), page_fetch)
+        # "page" (default): reads ride the in-page fetch; beyond Chromium's 6 connections per
+        # host they overflow to the request context instead of queueing inside the browser
+        transport: Transport = (LaneTransport(page_fetch, request_context, PAGE_CONNECTIONS)
+                                if self.settings.transport == "page" else request_context)
         concurrency = self.settings.concurrency
-        if self.settings.transport == "page" and concurrency > PAGE_CONNECTIONS:
-            # Chromium opens at most 6 connections per host (HTTP/1.1): more calls would only
-            # queue inside the browser, where our per-call timeout would count the queue
-            log.info("in-page fetch: at most %d calls in flight", PAGE_CONNECTIONS,
-                     extra={"asked": concurrency, "used": PAGE_CONNECTIONS})
-            concurrency = PAGE_CONNECTIONS
         policy = CallPolicy(concurrency=concurrency, timeout=self.settings.timeout_s)
         # Mutations never ride the in-page fetch: Chromium silently resends a POST whose reused
         # keep-alive connection was reset before any answer byte, which would apply a change
@@ -137,10 +134,7 @@ class BrowserSession:
         self.rpc = RpcCaller(transport, self.learned, self.registry, policy=policy,
                              redactor=self.redactor, relearn=self.relearn, relogin=self.relogin,
                              on_response=lambda response: self.harvest(response.value),
-                             mutation_transport=(
-                                 FallbackTransport(RequestContextTransport(self._context),
-                                                   transport)
-                                 if self.settings.transport == "page" else None),
+                             mutation_transport=request_context,
                              ready=self._ready.wait)
         rpc = self.rpc
         self.capture.ignore = lambda body: body in rpc.in_flight

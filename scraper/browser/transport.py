@@ -151,3 +151,28 @@ class MockTransport:
             answer = await answer
         assert isinstance(answer, RawAnswer)
         return answer
+
+
+class LaneTransport:
+    """The page's own fetch for up to ``page_lanes`` calls at once, the rest elsewhere.
+
+    Why: Chromium opens at most 6 connections per host (HTTP/1.1), so more calls in flight
+    through the page only queue inside the browser. The default stays the in-page fetch (the
+    browser's TLS); only calls beyond its lanes take ``overflow`` (Playwright's request context,
+    itself falling back to the page when it cannot connect).
+    """
+
+    def __init__(self, page: Transport, overflow: Transport, page_lanes: int = 6) -> None:
+        self.page = page
+        self.overflow = overflow
+        self.page_lanes = page_lanes
+        self.in_page = 0
+
+    async def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> RawAnswer:
+        if self.in_page < self.page_lanes:
+            self.in_page += 1
+            try:
+                return await self.page.post(url, body, headers, timeout)
+            finally:
+                self.in_page -= 1
+        return await self.overflow.post(url, body, headers, timeout)

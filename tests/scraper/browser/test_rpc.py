@@ -257,3 +257,20 @@ async def test_fallback_transport_only_for_requests_never_sent():
     with pytest.raises(TransportError):
         await never.post("u", "b", {}, 1)
     assert not never.use_fallback
+
+
+async def test_lane_transport_overflows_beyond_the_page_lanes():
+    import asyncio
+
+    from scraper.browser.transport import LaneTransport
+
+    async def slow(url, body, headers):
+        await asyncio.sleep(0.01)
+        return answer(OK)
+
+    page, other = MockTransport(slow), MockTransport(slow)
+    lanes = LaneTransport(page, other, page_lanes=6)
+    await asyncio.gather(*(lanes.post("u", str(i), {}, 1) for i in range(10)))
+    assert len(page.calls) == 6 and len(other.calls) == 4
+    await lanes.post("u", "x", {}, 1)
+    assert len(page.calls) == 7  # free lanes again: back to the page
