@@ -111,11 +111,7 @@ def decide(trunk: Trunk, action: Action) -> tuple[Literal["apply", "skip"], str]
                         "remove-device": "has no device"}[action]
     if action in ("enable", "disable") and not trunk.has_device:
         return "skip", "no SIP device (run add-device first)"
-    return "apply", f"{_state(trunk)} → {action}"
-
-
-def _state(trunk: Trunk) -> str:
-    return trunk.state
+    return "apply", f"{trunk.state} → {action}"
 
 
 # --- planning --------------------------------------------------------------------------------

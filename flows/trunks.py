@@ -57,6 +57,13 @@ def form_request(learned: Learned, session: BrowserSession, abonent_id: int) -> 
     return learned.retarget(request)
 
 
+def abonent_of(row: AbonentRow, enterprise_id: int | None) -> Abonent:
+    """A list row as a plain (non-trunk) Abonent."""
+    return Abonent(phone=row.phone, abonent_id=row.abonent_id, enterprise_id=enterprise_id or 0,
+                   name=row.name, active=row.active, blocked=row.blocked,
+                   marked_for_deletion=row.marked_for_deletion)
+
+
 def trunk_from_form(row: AbonentRow, form: object, enterprise_id: int | None) -> Trunk | Abonent:
     """A Trunk when the form carries a ``mobsip_`` identify line, else a plain Abonent."""
     if not isinstance(form, Instance):
@@ -66,9 +73,7 @@ def trunk_from_form(row: AbonentRow, form: object, enterprise_id: int | None) ->
     identify = form.get("identifyLine") or (device.get("identifyLine") if device else None)
     enterprise = (device.get("enterpriseId") if device else None) or enterprise_id
     if not identify or not str(identify).startswith("mobsip_"):
-        return Abonent(phone=row.phone, abonent_id=row.abonent_id, enterprise_id=enterprise or 0,
-                       name=row.name, active=row.active, blocked=row.blocked,
-                       marked_for_deletion=row.marked_for_deletion)
+        return abonent_of(row, enterprise)
     phone = row.phone or form.get("phone")
     if not enterprise:
         raise FlowError(f"abonent {row.abonent_id}: no enterprise id in the form or the session")
@@ -149,12 +154,7 @@ async def inventory(session: BrowserSession, filters: Filters | None = None, *,
             row.phone for row in everyone if row.phone in wanted and not chosen.matches(row)
             and row.phone is not None)
     trunk_rows = [row for row in rows if row.is_trunk]
-    for row in rows:
-        if not row.is_trunk:
-            result.abonents.append(Abonent(
-                phone=row.phone, abonent_id=row.abonent_id, enterprise_id=session.enterprise_id or 0,
-                name=row.name, active=row.active, blocked=row.blocked,
-                marked_for_deletion=row.marked_for_deletion))
+    result.abonents = [abonent_of(row, session.enterprise_id) for row in rows if not row.is_trunk]
     if trunk_rows:
         await ensure_device_form(session)
     done = 0

@@ -125,13 +125,15 @@ class IncompatibleClientError(RemoteException):
 
 
 class HTTPStatusError(ServerError):
-    """A non-200 HTTP answer to a GWT call."""
+    """A non-200 HTTP answer to a GWT call; ``retry_after`` in seconds when the server said."""
 
     def __init__(
-        self, status: int, body: str = "", *, service: str | None = None, method: str | None = None
+        self, status: int, body: str = "", *, service: str | None = None, method: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
         self.body = body
+        self.retry_after = retry_after
         super().__init__(f"HTTP {status}", service=service, method=method)
 
 
@@ -140,7 +142,12 @@ class NotGwtAnswerError(ServerError):
 
 
 class TransportError(VatsError):
-    """The call did not complete (timeout, reset); whether the server applied it is unknown."""
+    """The call did not complete (timeout, reset); whether the server applied it is unknown —
+    unless ``not_sent``: it failed while connecting, so nothing reached the server."""
+
+    def __init__(self, message: str, *, not_sent: bool = False) -> None:
+        self.not_sent = not_sent
+        super().__init__(message)
 
 
 class SessionError(VatsError):

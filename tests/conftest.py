@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from fixtures.recorded import captures
 from fixtures.sandbox.process import start_sandbox_process, stop_sandbox_process
 from scraper.gwt import encode_long
 
@@ -58,15 +60,22 @@ class SandboxHandle:
             return json.loads(answer.read())
 
 
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxHandle]:
-    """The sandbox cabinet, one per test session."""
-    process, (url,), log_path = start_sandbox_process()
+@contextmanager
+def sandbox_handle(*args: str) -> Iterator[SandboxHandle]:
+    """A sandbox subprocess (``python -m fixtures.sandbox ARGS``) for a ``with`` block."""
+    process, (url,), log_path = start_sandbox_process(*args)
     try:
         yield SandboxHandle(url, log_path)
     finally:
         stop_sandbox_process(process)
         log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxHandle]:
+    """The sandbox cabinet, one per test session."""
+    with sandbox_handle() as handle:
+        yield handle
 
 
 @pytest.fixture
@@ -120,11 +129,12 @@ def glong(value: int) -> str:
     return encode_long(value)
 
 
-# --- the captured payloads of captures.md §3 (older build), placeholders filled in ----------------
-LIST = ("7|0|8|{moduleBase}|{abonentBrowserStrongName}|ru.cti.vpbx.shared.services.AbonentBrowserGwtService|list|ru.cti.vpbx.shared.models.browser.AbonentBrowserRequestGWTModel/3482149540|java.lang.Boolean/476441737|ru.cti.vpbx.shared.enums.MIGRATION_STATE_TYPE/1556569729|java.lang.Long/4227064769|1|2|3|4|1|5|5|0|6|0|0|{filter}|7|0|8|{enterpriseId}|0|0|8|{pageIndex}|8|{pageSize}|0|")  # noqa: E501 - verbatim
-GET_FORM = ("7|0|6|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|getForm|java.lang.Long/4227064769|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/4095484021|1|2|3|4|2|5|6|5|{abonentId}|6|31|")  # noqa: E501 - verbatim
-CREATE_DEVICE = ("7|0|14|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|updateForm|ru.cti.vpbx.shared.models.codebase.RecordGWTModel/4241958543|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/4095484021|ru.cti.vpbx.shared.models.form.device.AbonentDeviceFormGWTModel/591779426|java.util.ArrayList/4159755760|ru.cti.vpbx.shared.models.form.device.AbonentDeviceRecordGWTModel/1158222701|java.lang.Long/4227064769|{identifyLine}|SIP-phone|java.lang.Integer/3438268394|Generic SIP Phone|1|2|3|4|2|5|6|7|8|1|9|10|{abonentId}|1|10|{deviceId}|10|{enterpriseId}|11|0|0|12|0|0|0|13|1|1|14|0|8|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|-4|6|31|")  # noqa: E501 - verbatim
-REMOVE_DEVICE = ("7|0|9|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|updateForm|ru.cti.vpbx.shared.models.codebase.RecordGWTModel/4241958543|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/4095484021|ru.cti.vpbx.shared.models.form.device.AbonentDeviceFormGWTModel/591779426|java.util.ArrayList/4159755760|java.lang.Long/4227064769|1|2|3|4|2|5|6|7|8|0|8|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|9|{abonentId}|6|31|")  # noqa: E501 - verbatim
+# --- the captured payloads of captures.md §3 (older build) with the module base as a placeholder --
+# (fixtures/recorded/captures.py holds them verbatim; only the module base differs here)
+LIST = captures.LIST.replace(captures.MODULE_BASE, "{moduleBase}")
+GET_FORM = captures.GET_FORM.replace(captures.MODULE_BASE, "{moduleBase}")
+CREATE_DEVICE = captures.CREATE_DEVICE.replace(captures.MODULE_BASE, "{moduleBase}")
+REMOVE_DEVICE = captures.REMOVE_DEVICE.replace(captures.MODULE_BASE, "{moduleBase}")
 # docs/reconstruction.md: built to end exactly as the captured toggle tail
 TOGGLE = ("7|0|6|{moduleBase}|{strongName}|ru.cti.vpbx.shared.services.AbonentDeviceFormGwtService|setDeviceEnabled|java.lang.Long/4227064769|java.lang.Boolean/476441737|1|2|3|4|2|5|6|5|{deviceId}|6|{on}|")  # noqa: E501 - verbatim
 # the newer build's othercrm calls (captures.md §2)

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from scraper.browser.capture import Exchange
 from scraper.errors import FlowError, ProtocolError
-from scraper.gwt import GwtObject, Instance, Registry, Request
+from scraper.gwt import Registry, Request, walk
 from scraper.gwt.types import strip_crc
-from scraper.gwt.values import Collection, MapValue
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +67,8 @@ class Learned:
         for param in request.params:
             if "/" in param.type:
                 self.signatures[strip_crc(param.type)] = param.type
-            self._learn_signatures(param.value)
-
-    def _learn_signatures(self, value: object, seen: set[int] | None = None) -> None:
-        seen = set() if seen is None else seen
-        if not isinstance(value, GwtObject) or id(value) in seen:
-            return
-        seen.add(id(value))
-        self.signatures[value.class_name] = value.signature
-        children: list[object] = []
-        if isinstance(value, Instance):
-            children = list(value.fields.values())
-        elif isinstance(value, Collection):
-            children = list(value.items)
-        elif isinstance(value, MapValue):
-            children = [x for pair in value.entries for x in pair]
-        for child in children:
-            self._learn_signatures(child, seen)
+        for obj in walk(*(param.value for param in request.params)):
+            self.signatures[obj.class_name] = obj.signature
 
     def learn_bootstrap(self, services: dict[str, str], signatures: dict[str, str]) -> None:
         """Strong names and signatures scraped from the live cache.js."""

@@ -168,9 +168,8 @@ class RpcCaller:
                     raise
                 delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** (step - 1))
                 delay *= 0.5 + random.random()  # noqa: S311 - jitter, not cryptography
-                retry_after = getattr(exc, "retry_after", None)
-                if retry_after:
-                    delay = max(delay, retry_after)
+                if isinstance(exc, HTTPStatusError) and exc.retry_after:
+                    delay = max(delay, exc.retry_after)
                 log.info("transient failure; retrying",
                          extra={"service": request.service, "method": request.method,
                                 "attempt": attempt, "throttled": throttled,
@@ -240,10 +239,9 @@ class RpcCaller:
         if _is_login_page(answer):
             raise SessionError(f"{service}.{method}: the session is not logged in any more")
         if answer.status != 200:
-            error = HTTPStatusError(answer.status, body[:500], service=service, method=method)
             retry_after = answer.headers.get("retry-after", "")
-            error.retry_after = float(retry_after) if retry_after.isdigit() else None  # type: ignore[attr-defined]
-            raise error
+            raise HTTPStatusError(answer.status, body[:500], service=service, method=method,
+                                  retry_after=float(retry_after) if retry_after.isdigit() else None)
         raise NotGwtAnswerError(f"not a GWT answer: {body[:80]!r}", service=service, method=method)
 
 

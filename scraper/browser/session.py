@@ -35,13 +35,13 @@ from scraper.browser.transport import (
 )
 from scraper.errors import FlowError, ProtocolError, SessionError, TransportError
 from scraper.gwt import (
-    Collection,
     Instance,
     Registry,
     Response,
     default_registry,
     discover_services,
     discover_signatures,
+    walk,
 )
 from scraper.settings import AccountSettings
 
@@ -173,21 +173,12 @@ class BrowserSession:
 
     def harvest(self, value: object) -> None:
         """Add every secret-named field of a decoded value (SIP passwords) to the redactor."""
-        stack = [value]
-        seen: set[int] = set()
-        while stack:
-            item = stack.pop()
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-            if isinstance(item, Instance):
-                for name, field_value in item.fields.items():
-                    if name in SECRET_FIELDS and isinstance(field_value, str):
-                        self.redactor.add(field_value)
-                    else:
-                        stack.append(field_value)
-            elif isinstance(item, Collection):
-                stack.extend(item.items)
+        for obj in walk(value):
+            if isinstance(obj, Instance):
+                for name in SECRET_FIELDS.intersection(obj.fields):
+                    secret = obj.fields[name]
+                    if isinstance(secret, str):
+                        self.redactor.add(secret)
 
     async def remember_cookies(self) -> None:
         """The session cookie is a secret too: it must not reach traces or logs."""

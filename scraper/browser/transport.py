@@ -92,9 +92,8 @@ class RequestContextTransport:
                 await response.dispose()  # else the body stays in the driver until the context closes
         except PlaywrightError as exc:
             message = exc.message.splitlines()[0]
-            error = TransportError(f"request failed: {message}")
-            error.not_sent = _never_sent(message)  # type: ignore[attr-defined]
-            raise error from None
+            raise TransportError(f"request failed: {message}",
+                                 not_sent=_never_sent(message)) from None
         return answer
 
 
@@ -126,7 +125,7 @@ class FallbackTransport:
             try:
                 return await self.primary.post(url, body, headers, timeout)
             except TransportError as exc:
-                if not getattr(exc, "not_sent", False):
+                if not exc.not_sent:
                     raise
                 log.warning("the request context cannot connect; using the page for mutations",
                             extra={"error": str(exc)})

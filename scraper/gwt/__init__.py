@@ -24,7 +24,16 @@ from scraper.gwt.longs import decode_long, encode_long
 from scraper.gwt.request import Param, Request, build_request, parse_request
 from scraper.gwt.response import Response, build_response, incompatible, parse_response
 from scraper.gwt.schema import Registry, default_registry, gwt_registry
-from scraper.gwt.values import Boxed, Collection, EnumValue, GwtObject, Instance, MapValue, unwrap
+from scraper.gwt.values import (
+    Boxed,
+    Collection,
+    EnumValue,
+    GwtObject,
+    Instance,
+    MapValue,
+    unwrap,
+    walk,
+)
 
 __all__ = [
     "ARRAYLIST", "BOOLEAN", "HASHMAP", "INTEGER", "LONG", "STRING",
@@ -33,5 +42,5 @@ __all__ = [
     "build_request", "build_response", "choose_permutation", "decode_long", "default_registry",
     "discover_permutations", "discover_services", "discover_signatures", "encode_long",
     "gwt_registry", "incompatible", "parse_request", "parse_response", "request_from_json",
-    "request_to_json", "response_to_json", "unwrap", "value_from_json",
+    "request_to_json", "response_to_json", "unwrap", "value_from_json", "walk",
 ]

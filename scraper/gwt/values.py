@@ -11,6 +11,7 @@ All wrappers compare by identity (``eq=False``), which is what the object table 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,3 +87,23 @@ def unwrap(value: Any) -> Any:
     if isinstance(value, Collection):
         return value.items
     return value
+
+
+def walk(*values: Any) -> Iterator[GwtObject]:
+    """Every object reachable from ``values``, once each, in wire (pre-)order — the order GWT
+    numbers them. One walk for everyone who inspects a decoded graph (signatures, secrets,
+    the sandbox's type checks)."""
+    seen: set[int] = set()
+    stack: list[Any] = list(reversed(values))
+    while stack:
+        value = stack.pop()
+        if not isinstance(value, GwtObject) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        yield value
+        if isinstance(value, Instance):
+            stack.extend(reversed(list(value.fields.values())))
+        elif isinstance(value, Collection):
+            stack.extend(reversed([value.comparator, *value.items]))
+        elif isinstance(value, MapValue):
+            stack.extend(reversed([x for pair in value.entries for x in pair]))

@@ -12,23 +12,15 @@ import pytest
 from flows.changes import reached
 from flows.client import Vats
 from scraper.audit import AuditLog
-from tests.conftest import (
-    SandboxHandle,
-    account_settings,
-    start_sandbox_process,
-    stop_sandbox_process,
-)
+from tests.conftest import account_settings, sandbox_handle
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def big_sandbox():
-    process, (url,), log = start_sandbox_process("--abonents", "200")
-    try:
-        yield SandboxHandle(url, log)
-    finally:
-        stop_sandbox_process(process)
+    with sandbox_handle("--abonents", "200") as handle:
+        yield handle
 
 
 @pytest.fixture

@@ -13,18 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SandboxHandle, start_sandbox_process, stop_sandbox_process
+from tests.conftest import SandboxHandle, sandbox_handle
 from tests.resilience import matrix
 
 
 @pytest.fixture(scope="package")
 def matrix_sandbox() -> Iterator[SandboxHandle]:
-    process, (url,), log_path = start_sandbox_process("--abonents", str(matrix.ABONENTS))
-    try:
-        yield SandboxHandle(url, log_path)
-    finally:
-        stop_sandbox_process(process)
-        log_path.unlink(missing_ok=True)
+    with sandbox_handle("--abonents", str(matrix.ABONENTS)) as handle:
+        yield handle
 
 
 @pytest.fixture

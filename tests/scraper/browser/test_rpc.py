@@ -242,9 +242,7 @@ async def test_fallback_transport_only_for_requests_never_sent():
     from scraper.browser.transport import FallbackTransport
 
     def refused(url, body, headers):
-        error = TransportError("request failed: connect ECONNREFUSED")
-        error.not_sent = True
-        raise error
+        raise TransportError("request failed: connect ECONNREFUSED", not_sent=True)
 
     def lost(url, body, headers):
         raise TransportError("request failed: read ECONNRESET")  # sent: the state is unknown

@@ -81,3 +81,27 @@ def test_unreadable_schema_file(tmp_path):
     path.write_text("{nope")
     with pytest.raises(SchemaError, match="broken.json"):
         gwt_registry().load_schema_file(path)
+
+
+def test_reconstructed_mts_classes_carry_gwt_rule_crcs():
+    """The classes we invented (docs/reconstruction.md) get the CRC a GWT server would compute
+    from their (invented) fields; the captured classes keep their captured CRCs."""
+    from scraper.gwt.crc import crc_of
+    from scraper.gwt.schema import mts_schema_data
+
+    data = mts_schema_data()
+    jni = {"boolean": "Z", "int": "I"}
+
+    def sequence(name):  # spec §6: name, own fields, then the superclass's sequence
+        parts = [name]
+        while name in data:
+            for field, type_name in data[name].get("fields", []):
+                parts += [field, jni.get(type_name, type_name)]
+            name = data[name].get("extends", "java.lang.Object")
+            parts.append(name)
+        return parts
+
+    for name in ("ru.cti.vpbx.shared.exceptions.VpbxGwtException",
+                 "ru.cti.vpbx.shared.models.form.abonent.AbonentFormGWTModel",
+                 "ru.cti.vpbx.shared.models.browser.AbonentBrowserRecordGWTModel"):
+        assert data[name]["signature"] == f"{name}/{crc_of(sequence(name))}", name
