@@ -12,7 +12,8 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from scraper.browser.learned import Learned
@@ -52,28 +53,55 @@ class AdaptiveLimit:
     overloaded (503/429) and creeps back up (+1 per ``limit`` successes) to ``maximum``.
 
     This is the one place concurrency is bounded: every replayed call passes through it.
+    Calls to a transport that queues at the edge (the page's own queue) may be let through
+    ``ahead`` beyond the limit — they wait in the page, which runs at most ``limit`` of them —
+    but only while no direct call (a mutation) is in flight; a direct call waits until fewer
+    than ``limit`` calls are in flight in all. Either way the server sees at most ``limit``.
     """
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, *, ahead: int = 0) -> None:
         self.maximum = maximum
         self.limit = maximum
+        self.ahead = ahead
         self.active = 0
+        self.direct = 0  # calls in flight that do not queue at the edge
+        self.waiting_direct = 0
         self.peak = 0
         self._streak = 0
         self._changed = asyncio.Condition()
 
-    async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.active < self.limit)
-            self.active += 1
-            self.peak = max(self.peak, self.active)
+    def _admits(self, edge: bool) -> bool:
+        if edge and self.direct == 0 and self.waiting_direct == 0:
+            return self.active < self.limit + self.ahead
+        return self.active < self.limit
 
-    async def __aexit__(self, *exc: object) -> None:
+    @asynccontextmanager
+    async def slot(self, *, edge: bool = False) -> AsyncIterator[None]:
+        """Hold one call's place; ``edge`` when its transport queues at the edge."""
         async with self._changed:
-            self.active -= 1
-            # wake only as many waiters as there are free slots: notify_all would wake every
-            # queued call on each release (O(N²) wake-ups for N queued calls)
-            self._changed.notify(max(0, self.limit - self.active))
+            if not edge:
+                self.waiting_direct += 1
+            try:
+                await self._changed.wait_for(lambda: self._admits(edge))
+            finally:
+                if not edge:
+                    self.waiting_direct -= 1
+            self.active += 1
+            self.direct += not edge
+            self.peak = max(self.peak, self.active)
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.active -= 1
+                self.direct -= not edge
+                if self.waiting_direct:
+                    self._changed.notify_all()  # waiters of both kinds: each checks its own rule
+                else:
+                    # wake only as many waiters as there are free places: notify_all would wake
+                    # every queued call on each release (O(N²) wake-ups for N queued calls)
+                    room = self.limit + (self.ahead if self.direct == 0 else 0)
+                    self._changed.notify(max(0, room - self.active))
 
     def overloaded(self) -> None:
         if self.limit > 1:
@@ -110,15 +138,22 @@ class RpcCaller:
         self.relearn = relearn
         self.relogin = relogin
         self.on_response = on_response  # e.g. harvest SIP passwords into the redactor
-        self.limit = AdaptiveLimit(self.policy.concurrency)
+        #: a read transport that queues at the edge follows our limit (see AdaptiveLimit)
+        bind = getattr(transport, "bind_limit", None)
+        self.ahead: int = bind(self._current_limit) if bind is not None else 0
+        self.limit = AdaptiveLimit(self.policy.concurrency, ahead=self.ahead)
         self.calls = 0
+        self.logins = 0  # re-logins done through this caller: answers older than one are stale
         #: payloads being replayed now, so the page capture can tell them from the app's calls
         self.in_flight: Counter[str] = Counter()
+
+    def _current_limit(self) -> int:
+        return self.limit.limit
 
     def set_concurrency(self, value: int) -> None:
         """Resize the limit (between batches)."""
         self.policy = CallPolicy(**{**self.policy.__dict__, "concurrency": value})
-        self.limit = AdaptiveLimit(value)
+        self.limit = AdaptiveLimit(value, ahead=self.ahead)
 
     async def call(self, build: Builder, *, read_only: bool, returns: str | None = None) -> Response:
         """Send the call; re-learn once on IncompatibleRemoteServiceException and re-login once
@@ -129,6 +164,7 @@ class RpcCaller:
             if self.ready is not None:
                 await self.ready()
             request = build(self.learned)
+            logins = self.logins
             try:
                 return await self._send_with_retries(request, read_only=read_only, returns=returns)
             except IncompatibleClientError:
@@ -139,12 +175,15 @@ class RpcCaller:
                             extra={"service": request.service, "method": request.method})
                 await self.relearn()
             except SessionError:
+                if self.logins != logins:
+                    continue  # sent before another call's re-login finished: just send it again
                 if relogged or self.relogin is None:
                     raise
                 relogged = True
                 log.warning("session expired; logging in again",
                             extra={"service": request.service, "method": request.method})
                 await self.relogin()
+                self.logins += 1
 
     async def _send_with_retries(self, request: Request, *, read_only: bool,
                                  returns: str | None) -> Response:
@@ -175,6 +214,8 @@ class RpcCaller:
                                 "attempt": attempt, "throttled": throttled,
                                 "delay_s": round(delay, 2), "error": str(exc)})
                 await asyncio.sleep(delay)
+                if self.ready is not None:
+                    await self.ready()  # a re-login or re-learn in progress must finish first
 
     async def _send(self, request: Request, *, returns: str | None,
                     read_only: bool = True) -> Response:
@@ -190,7 +231,7 @@ class RpcCaller:
         started = queued
         status: int | str = "-"
         try:
-            async with self.limit:
+            async with self.limit.slot(edge=read_only and self.ahead > 0):
                 started = time.perf_counter()  # the wire time excludes the wait for a slot
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("request body", extra={"service": short, "method": request.method,

@@ -30,6 +30,7 @@ from scraper.browser.transport import (
     FallbackTransport,
     LaneTransport,
     PageFetchTransport,
+    PagePoolTransport,
     RequestContextTransport,
     Transport,
 )
@@ -122,9 +123,11 @@ class BrowserSession:
         # connect (the real host's TLS): nothing was sent then, so nothing can happen twice
         request_context = FallbackTransport(RequestContextTransport(self._context), page_fetch)
         # "page" (default): reads ride the in-page fetch; beyond Chromium's 6 connections per
-        # host they overflow to the request context instead of queueing inside the browser
-        transport: Transport = (LaneTransport(page_fetch, request_context, PAGE_CONNECTIONS)
-                                if self.settings.transport == "page" else request_context)
+        # host they overflow to the request context instead of queueing inside the browser;
+        # the page keeps the next calls queued in itself (PagePoolTransport)
+        transport: Transport = (
+            LaneTransport(PagePoolTransport(self._page), request_context, PAGE_CONNECTIONS)
+            if self.settings.transport == "page" else request_context)
         concurrency = self.settings.concurrency
         policy = CallPolicy(concurrency=concurrency, timeout=self.settings.timeout_s)
         # Mutations never ride the in-page fetch: Chromium silently resends a POST whose reused
@@ -294,13 +297,19 @@ class BrowserSession:
             self.learners.append(learner)
 
     async def relogin(self) -> None:
+        """Log in again; calls wait (``ready``) meanwhile instead of failing against a page
+        that is busy with the login form."""
         logins = self.logins
         async with self._relogging:
             if self.logins != logins:
                 return
-            forget_state(self.state_file)
-            await self.context.clear_cookies()
-            await self.authenticate(self)
+            self._ready.clear()
+            try:
+                forget_state(self.state_file)
+                await self.context.clear_cookies()
+                await self.authenticate(self)
+            finally:
+                self._ready.set()
 
     # --- calls -------------------------------------------------------------------------
 

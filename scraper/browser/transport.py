@@ -1,9 +1,10 @@
 """How a replayed GWT call travels: the seam between call logic and the network.
 
 The default rides inside the logged-in page (``fetch`` on Chromium's own network stack, with
-the app's cookies and TLS — the real host has a TLS setup other clients struggle with);
-Playwright's request context is the alternative; ``MockTransport`` lets call logic be tested
-without a browser (httpx-style).
+the app's cookies and TLS — the real host has a TLS setup other clients struggle with), through
+a queue in the page that starts the next call the moment an answer arrives; Playwright's request
+context is the alternative and the overflow beyond Chromium's 6 connections per host;
+``MockTransport`` lets call logic be tested without a browser (httpx-style).
 """
 
 from __future__ import annotations
@@ -38,24 +39,35 @@ class Transport(Protocol):
         ...
 
 
-_FETCH_JS = """
-async ([url, body, headers, timeoutMs]) => {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  try {
-    const r = await fetch(url, {method: "POST", body, headers, credentials: "same-origin",
-                                 signal: controller.signal});
-    const text = await r.text();
-    const h = {};
-    r.headers.forEach((v, k) => { h[k] = v; });
-    return {ok: true, status: r.status, body: text, url: r.url, headers: h};
-  } catch (e) {
-    return {ok: false, error: (e && e.name === "AbortError") ? "timeout" : String(e)};
-  } finally {
-    clearTimeout(timer);
-  }
-}
+#: one POST from inside the page (``url``, ``body``, ``headers``, ``timeoutMs`` in scope)
+_SEND_JS = """
+  const send = async () => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const r = await fetch(url, {method: "POST", body, headers, credentials: "same-origin",
+                                   signal: controller.signal});
+      const text = await r.text();
+      const h = {};
+      r.headers.forEach((v, k) => { h[k] = v; });
+      return {ok: true, status: r.status, body: text, url: r.url, headers: h};
+    } catch (e) {
+      return {ok: false, error: (e && e.name === "AbortError") ? "timeout" : String(e)};
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 """
+
+_FETCH_JS = "async ([url, body, headers, timeoutMs]) => {" + _SEND_JS + "  return await send();\n}"
+
+
+def _answer(result: dict[str, object]) -> RawAnswer:
+    if not result.get("ok"):
+        raise TransportError(f"no answer: {result.get('error')}")
+    headers = result.get("headers")
+    return RawAnswer(int(str(result["status"])), str(result["body"]), str(result["url"]),
+                     dict(headers) if isinstance(headers, dict) else {})
 
 
 class PageFetchTransport:
@@ -69,10 +81,54 @@ class PageFetchTransport:
             result = await self.page.evaluate(_FETCH_JS, [url, body, headers, int(timeout * 1000)])
         except PlaywrightError as exc:
             raise TransportError(f"in-page fetch failed: {exc.message.splitlines()[0]}") from None
-        if not result.get("ok"):
-            raise TransportError(f"no answer: {result.get('error')}")
-        return RawAnswer(int(result["status"]), str(result["body"]), str(result["url"]),
-                         dict(result.get("headers") or {}))
+        return _answer(result)
+
+
+#: the page's queue: at most ``limit`` sends at once, the next one starts as an answer arrives
+_POOL_JS = """async ([url, body, headers, timeoutMs, limit]) => {
+  let pool = window.__vatsReplayPool;
+  if (!pool) {
+    pool = {active: 0, limit: 1, queue: []};
+    pool.pump = () => {
+      while (pool.active < pool.limit && pool.queue.length) {
+        const job = pool.queue.shift();
+        pool.active += 1;
+        job().finally(() => { pool.active -= 1; pool.pump(); });
+      }
+    };
+    Object.defineProperty(window, "__vatsReplayPool", {value: pool});
+  }
+  pool.limit = Math.max(1, limit);""" + _SEND_JS + """  return await new Promise((resolve) => {
+    pool.queue.push(async () => resolve(await send()));
+    pool.pump();
+  });
+}"""
+
+
+class PagePoolTransport:
+    """``fetch`` inside the app's page through a queue that lives in the page.
+
+    Why: with a server that allows only C calls in flight, what separates the client from the
+    bound is the gap between one answer and the next request. Through Playwright that gap is a
+    round trip Python → driver → DevTools → page and back (~8-10 ms per call measured on a
+    2-core machine). Here the next call already waits in the page and starts the moment an
+    answer arrives; the round trips overlap the server's work instead of adding to it. The
+    page runs at most ``limit()`` fetches at once — the session's limit, enforced at the edge
+    (the caller may hand over more calls than that: see ``AdaptiveLimit``). A job's timeout
+    counts from its own fetch, not from its wait in the queue.
+    """
+
+    def __init__(self, page: Page, limit: Callable[[], int] = lambda: 6) -> None:
+        self.page = page
+        self.limit = limit
+
+    async def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> RawAnswer:
+        try:
+            result = await self.page.evaluate(
+                _POOL_JS, [url, body, headers, int(timeout * 1000), self.limit()])
+        except PlaywrightError as exc:
+            raise TransportError(f"in-page fetch failed: {exc.message.splitlines()[0]}") from None
+        return _answer(result)
 
 
 class RequestContextTransport:
@@ -153,25 +209,45 @@ class MockTransport:
 
 
 class LaneTransport:
-    """The page's own fetch for up to ``page_lanes`` calls at once, the rest elsewhere.
+    """Reads through the page's queue, up to ``page_lanes`` at once, the rest elsewhere.
 
-    Why: Chromium opens at most 6 connections per host (HTTP/1.1), so more calls in flight
+    Why: Chromium opens at most 6 connections per host (HTTP/1.1), so more fetches in flight
     through the page only queue inside the browser. The default stays the in-page fetch (the
-    browser's TLS); only calls beyond its lanes take ``overflow`` (Playwright's request context,
+    browser's TLS); calls beyond its lanes take ``overflow`` (Playwright's request context,
     itself falling back to the page when it cannot connect).
+
+    It queues at the edge (``bind_limit``): given the session's limit L, the page runs at most
+    min(L, lanes) fetches, the overflow at most L - lanes, so the server never sees more than
+    L calls even though the caller hands over up to ``ahead`` more, which wait in the page.
     """
 
-    def __init__(self, page: Transport, overflow: Transport, page_lanes: int = 6) -> None:
+    def __init__(self, page: PagePoolTransport, overflow: Transport, page_lanes: int = 6) -> None:
         self.page = page
         self.overflow = overflow
         self.page_lanes = page_lanes
-        self.in_page = 0
+        self.in_page = 0  # handed to the page: running or queued there
+        self.in_overflow = 0
+        self.limit: Callable[[], int] = lambda: page_lanes
+        page.limit = self.page_limit
+
+    def bind_limit(self, limit: Callable[[], int]) -> int:
+        """Follow the caller's limit; returns how many calls beyond it may wait in the page."""
+        self.limit = limit
+        return self.page_lanes
+
+    def page_limit(self) -> int:
+        return max(1, min(self.page_lanes, self.limit()))
 
     async def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> RawAnswer:
-        if self.in_page < self.page_lanes:
-            self.in_page += 1
+        overflow_budget = self.limit() - self.page_limit()
+        if self.in_page >= self.page_limit() and self.in_overflow < overflow_budget:
+            self.in_overflow += 1
             try:
-                return await self.page.post(url, body, headers, timeout)
+                return await self.overflow.post(url, body, headers, timeout)
             finally:
-                self.in_page -= 1
-        return await self.overflow.post(url, body, headers, timeout)
+                self.in_overflow -= 1
+        self.in_page += 1
+        try:
+            return await self.page.post(url, body, headers, timeout)
+        finally:
+            self.in_page -= 1

@@ -295,6 +295,32 @@ async def test_a_malformed_number_is_a_usage_error(vats: Vats) -> None:
         await vats.trunks(numbers=["12-34"])
 
 
+@shared_loop
+async def test_the_server_never_sees_more_than_the_limit(vats: Vats, big_sandbox: SandboxHandle,
+                                                         big_state: dict[str, Any]) -> None:
+    """More calls handed over than the cabinet allows (the page queues them), yet not one 503."""
+    def throttled() -> int:
+        return big_sandbox.log_path.read_text(encoding="utf-8").count("-> 503")
+
+    rpc = vats.session.rpc
+    assert rpc is not None
+    before = throttled()
+    big_sandbox.control(max_concurrent_calls=3, latency_ms=20)  # latency: calls overlap for sure
+    rpc.set_concurrency(3)
+    try:
+        inventory = await vats.trunks(Filters(marked="yes"))
+        peak = rpc.limit.peak
+    finally:
+        big_sandbox.control(max_concurrent_calls=0, latency_ms=0)
+        rpc.set_concurrency(vats.settings.concurrency)
+    assert_matches(inventory, expected(big_state, Filters(marked="yes")))
+    assert throttled() == before
+    if vats.settings.transport == "page":
+        assert rpc.ahead > 0 and peak > 3  # the next calls waited in the page
+    else:
+        assert peak == 3
+
+
 # --- the synchronous facade ---------------------------------------------------------------------
 def test_vats_sync_from_plain_code(sandbox: SandboxHandle, state_dir: Any) -> None:
     """``VatsSync`` in code without a loop; the same answer as the async client."""

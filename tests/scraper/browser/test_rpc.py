@@ -145,6 +145,34 @@ async def test_login_page_means_expired_session_and_relogin():
     assert logins == [1]
 
 
+async def test_an_answer_older_than_a_relogin_does_not_log_in_again():
+    """A call sent with the old session, answered after another call re-logged in: resent as
+    is, no second login (a second one would pull the page from under the calls in flight)."""
+    import asyncio
+
+    session = {"valid": False}
+    logins = []
+    sent = []
+    expired = answer("<html><input name=\"j_password\"></html>", url="http://x/login/")
+
+    async def handler(url, body, headers):
+        valid = session["valid"]  # the session the request was sent with
+        sent.append(valid)
+        if len(sent) == 2:
+            await asyncio.sleep(0.05)  # this answer arrives after the other call re-logged in
+        return answer(OK) if valid else expired
+
+    async def relogin():
+        await asyncio.sleep(0.01)
+        logins.append(1)
+        session["valid"] = True
+
+    rpc, transport = caller(handler, relogin=relogin)
+    await asyncio.gather(rpc.call(build, read_only=True), rpc.call(build, read_only=True))
+    assert logins == [1]
+    assert len(transport.calls) == 4  # each call: once expired, once again after the login
+
+
 async def test_login_page_without_relogin_hook():
     rpc, _ = caller(lambda *a: answer("<form>", url="http://x/login/"))
     with pytest.raises(SessionError):
@@ -257,18 +285,108 @@ async def test_fallback_transport_only_for_requests_never_sent():
     assert not never.use_fallback
 
 
-async def test_lane_transport_overflows_beyond_the_page_lanes():
+class EdgeQueue(MockTransport):
+    """Like the page's queue: runs at most ``limit()`` calls at once, queues the rest."""
+
+    def __init__(self, handler):
+        super().__init__(handler)
+        self.limit = lambda: 6
+        self.running = self.peak = 0
+
+    async def post(self, url, body, headers, timeout):
+        import asyncio
+
+        while self.running >= self.limit():
+            await asyncio.sleep(0.001)
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            return await super().post(url, body, headers, timeout)
+        finally:
+            self.running -= 1
+
+
+class Server:
+    """Counts the calls it is working on at once, like the sandbox's per-session limit."""
+
+    def __init__(self):
+        self.now = self.peak = 0
+
+    async def handle(self, url, body, headers):
+        import asyncio
+
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        await asyncio.sleep(0.005)
+        self.now -= 1
+        return answer(OK)
+
+
+@pytest.mark.parametrize("limit, page_peak, overflow_used", [(4, 4, False), (6, 6, False),
+                                                             (16, 6, True)])
+async def test_lane_transport_never_lets_the_server_see_more_than_the_limit(
+        limit, page_peak, overflow_used):
     import asyncio
 
     from scraper.browser.transport import LaneTransport
 
-    async def slow(url, body, headers):
-        await asyncio.sleep(0.01)
-        return answer(OK)
-
-    page, other = MockTransport(slow), MockTransport(slow)
+    server = Server()
+    page, other = EdgeQueue(server.handle), MockTransport(server.handle)
     lanes = LaneTransport(page, other, page_lanes=6)
-    await asyncio.gather(*(lanes.post("u", str(i), {}, 1) for i in range(10)))
-    assert len(page.calls) == 6 and len(other.calls) == 4
-    await lanes.post("u", "x", {}, 1)
-    assert len(page.calls) == 7  # free lanes again: back to the page
+    policy = CallPolicy(concurrency=limit, timeout=1)
+    rpc = RpcCaller(lanes, learned(), REG, policy=policy)
+    assert rpc.ahead == 6  # the caller hands the page up to one more round than the limit
+    await asyncio.gather(*(rpc.call(build, read_only=True) for _ in range(120)))
+    assert server.peak == limit  # full use of the limit, never beyond it
+    assert rpc.limit.peak == limit + 6  # ... while the next calls waited in the page
+    assert page.peak == page_peak
+    assert bool(other.calls) is overflow_used
+    assert len(page.calls) + len(other.calls) == 120
+
+
+async def test_lane_transport_follows_a_lowered_limit():
+    import asyncio
+
+    from scraper.browser.transport import LaneTransport
+
+    server = Server()
+    page, other = EdgeQueue(server.handle), MockTransport(server.handle)
+    lanes = LaneTransport(page, other, page_lanes=6)
+    rpc = RpcCaller(lanes, learned(), REG, policy=CallPolicy(concurrency=16, timeout=1))
+    rpc.limit.limit = rpc.limit.maximum = 3  # as after 503s (and no growing back here)
+    await asyncio.gather(*(rpc.call(build, read_only=True) for _ in range(60)))
+    assert server.peak == 3 and not other.calls
+
+
+async def test_mutations_wait_for_a_real_slot_while_reads_queue_at_the_edge():
+    import asyncio
+
+    from scraper.browser.rpc import AdaptiveLimit
+
+    limit = AdaptiveLimit(2, ahead=3)
+    held: list[asyncio.Event] = []
+    order: list[str] = []
+
+    async def hold(name, edge):
+        release = asyncio.Event()
+        held.append(release)
+        async with limit.slot(edge=edge):
+            order.append(name)
+            await release.wait()
+
+    reads = [asyncio.create_task(hold(f"r{i}", True)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert limit.active == 5  # 2 + 3 ahead: they wait at the edge, not here
+    mutation = asyncio.create_task(hold("m", False))
+    late_read = asyncio.create_task(hold("r5", True))
+    await asyncio.sleep(0.01)
+    assert "m" not in order and "r5" not in order  # the mutation waits, and reads wait behind it
+    for release in held[:4]:
+        release.set()
+    await asyncio.sleep(0.01)
+    assert "m" in order and limit.direct == 1
+    assert limit.active <= 2  # while a direct call is in flight nothing runs ahead
+    for release in held:
+        release.set()
+    await asyncio.gather(*reads, mutation, late_read)
+    assert limit.active == 0 and limit.direct == 0
