@@ -155,19 +155,20 @@ class MemorySampler:
 
     A thread rather than a task, so a busy event loop cannot delay or skip samples. RSS every
     50 ms (cheap); PSS, which splits shared pages among the processes mapping them, every
-    500 ms (reading smaps costs ~2 ms a process). RSS double-counts what Chromium's processes
+    250 ms (reading smaps costs ~2 ms a process). RSS double-counts what Chromium's processes
     share, so its sum is an upper estimate; PSS also shares pages with any other Chromium on
     the machine, so it is a lower one on a busy host. The sandbox is excluded: it stands in
     for the remote cabinet.
     """
 
-    PSS_EVERY = 10  # samples
+    PSS_EVERY = 5  # samples
 
     def __init__(self, exclude: int) -> None:
         self.exclude = exclude
         self.peak = 0.0
         self.peak_pss = 0.0
         self.at_peak: dict[str, float] = {}
+        self.pss_at_peak: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._me = psutil.Process()
@@ -185,26 +186,27 @@ class MemorySampler:
                 continue  # it ended between listing and reading
         return found
 
-    def sample(self, *, pss: bool) -> tuple[float, dict[str, float], float]:
-        parts = {"python": 0.0, "driver": 0.0, "chromium": 0.0}
-        total_pss = 0.0
+    def sample(self, *, pss: bool) -> tuple[dict[str, float], dict[str, float]]:
+        rss = {"python": 0.0, "driver": 0.0, "chromium": 0.0}
+        shared = dict.fromkeys(rss, 0.0)
         for kind, process in self.processes():
             try:
-                parts[kind] += process.memory_info().rss / MB
+                rss[kind] += process.memory_info().rss / MB
                 if pss:
-                    total_pss += process.memory_full_info().pss / MB
+                    shared[kind] += process.memory_full_info().pss / MB
             except psutil.Error:
                 continue
-        return sum(parts.values()), parts, total_pss
+        return rss, shared
 
     def _run(self) -> None:
         count = 0
         while not self._stop.is_set():
-            total, parts, pss = self.sample(pss=count % self.PSS_EVERY == 0)
+            rss, pss = self.sample(pss=count % self.PSS_EVERY == 0)
             count += 1
-            if total > self.peak:
-                self.peak, self.at_peak = total, parts
-            self.peak_pss = max(self.peak_pss, pss)
+            if sum(rss.values()) > self.peak:
+                self.peak, self.at_peak = sum(rss.values()), rss
+            if sum(pss.values()) > self.peak_pss:
+                self.peak_pss, self.pss_at_peak = sum(pss.values()), pss
             self._stop.wait(SAMPLE_EVERY_S)
 
     def __enter__(self) -> MemorySampler:
@@ -250,6 +252,7 @@ class VatsRun:
     peak_mb: float
     peak_pss_mb: float
     memory: dict[str, float]
+    pss: dict[str, float]
     chromium: str
 
     @property
@@ -275,7 +278,8 @@ async def run_vats(box: Sandbox, concurrency: int, transport: str) -> VatsRun:
             await host.close()
     return VatsRun(transport, launched - started, ready - started, done - started, calls,
                    {trunk_key(t) for t in inventory.trunks}, len(inventory.failures),
-                   memory.peak, memory.peak_pss, memory.at_peak, version)
+                   memory.peak, memory.peak_pss, memory.at_peak, memory.pss_at_peak,
+                   f"{version} ({Path(host.options.get('executable_path') or 'bundled').name})")
 
 
 @dataclass
@@ -513,14 +517,20 @@ def report(columns: list[Column], args: argparse.Namespace, load: tuple[float, f
             [f"{c.sequential.total / r.total:.1f}x"
              + mark(c.sequential.total / r.total >= GOAL_SEQUENTIAL if c.limit == 16 else None)
              for c, r in zip(columns, best, strict=True)], f"≥ {GOAL_SEQUENTIAL:.0f}x at C=16")
-        row("  peak RSS, Python + driver + Chromium (worst run)  MB",
-            [f"{r.peak_mb:.0f}" + mark(r.peak_mb <= GOAL_MEMORY_MB) for r in worst],
+        worst_pss = [max(c.vats[transport], key=lambda run: run.peak_pss_mb) for c in columns]
+        row("  peak PSS, Python + driver + Chromium (worst run)  MB",
+            [f"{r.peak_pss_mb:.0f}" + mark(r.peak_pss_mb <= GOAL_MEMORY_MB) for r in worst_pss],
             f"≤ {GOAL_MEMORY_MB:.0f} MB")
+        row("    python / driver / chromium  MB",
+            ["/".join(f"{r.pss.get(k, 0):.0f}" for k in ("python", "driver", "chromium"))
+             for r in worst_pss])
+        row("    Python + Chromium alone (the issue's wording)  MB",
+            [f"{r.pss.get('python', 0) + r.pss.get('chromium', 0):.0f}" for r in worst_pss])
+        row("  peak RSS, the same processes (worst run)  MB",
+            [f"{r.peak_mb:.0f}" for r in worst])
         row("    python / driver / chromium  MB",
             ["/".join(f"{r.memory.get(k, 0):.0f}" for k in ("python", "driver", "chromium"))
              for r in worst])
-        row("    peak PSS, the same processes (worst run)  MB",
-            [f"{max(r.peak_pss_mb for r in c.vats[transport]):.0f}" for c in columns])
     rows.append("sequential client, one connection (aiohttp), one run per C")
     row("  total: login + pages + N forms, one by one  s",
         [f"{c.sequential.total:.2f}" for c in columns])
@@ -569,16 +579,18 @@ def report(columns: list[Column], args: argparse.Namespace, load: tuple[float, f
     print("  Not in the bound but in vats' time: walking the UI once to learn the list call and "
           "the device-form ordinal (the Abonents tab and one Devices page, two more calls of L "
           "plus rendering), and every call's own processing (client, browser, server) beyond L.")
-    print(f"  Chromium's in-page fetch uses at most 6 connections per host on HTTP/1.1: at C=16 "
-          f"the page transport's own floor is ceil(N/6)·L = {math.ceil(forms / 6) * latency:.2f} s "
-          f"of device forms, not ceil(N/16)·L = {math.ceil(forms / 16) * latency:.2f} s.")
+    print("  Chromium's in-page fetch uses at most 6 connections per host on HTTP/1.1: with the "
+          "page transport, up to 6 calls run in the page (the next ones already queued there, "
+          "so a slot is refilled without a round trip to Python) and the other C-6 through "
+          "Playwright's request context.")
     print("checks:")
     print(f"  every vats run read the same {len(first.sequential.trunks)} trunks as the sequential "
           f"client: {'yes' if agree else 'NO'}; failed trunk reads: {failures}; warm runs that "
           f"had to log in: {relogins}")
-    print("  MB = 2^20 bytes. Peak RSS is summed over Python, the Playwright driver (node) and "
-          "every Chromium process, shared pages counted in each (an upper estimate); PSS splits "
-          "shared pages, also with other Chromiums on this machine (a lower one).")
+    print("  MB = 2^20 bytes. PSS (the goal's measure) splits each shared page among the "
+          "processes mapping it, so the sum over Python, the Playwright driver (node) and every "
+          "Chromium process is what the run costs the machine; RSS counts shared pages in each "
+          "process (an upper estimate). Headless runs use the headless shell when installed.")
     print("  ✓/✗ = goal met or not on this run; goals are printed, never asserted.")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from flows import navigate
 from scraper.browser.learned import Learned
@@ -77,8 +77,16 @@ async def ensure_list_template(session: BrowserSession) -> None:
 
 async def list_abonents(session: BrowserSession, filters: Filters | None = None, *,
                         page_size: int = PAGE_SIZE,
-                        progress: Callable[[int, int], None] | None = None) -> list[AbonentRow]:
-    """All abonents matching ``filters``, every page, in the cabinet's order."""
+                        progress: Callable[[int, int], None] | None = None,
+                        on_rows: Callable[[list[AbonentRow]], None] | None = None,
+                        after_first: Callable[[], Awaitable[None]] | None = None,
+                        ) -> list[AbonentRow]:
+    """All abonents matching ``filters``, every page, in the cabinet's order.
+
+    ``on_rows`` sees each page's rows as soon as that page arrives (pages after the first in
+    any order), so that work on them can start before the last page is in; ``after_first`` is
+    awaited between the first page and the others (nothing of ours is in flight then).
+    """
     filters = filters or Filters()
     await ensure_list_template(session)
 
@@ -86,9 +94,14 @@ async def list_abonents(session: BrowserSession, filters: Filters | None = None,
         response = await session.call(
             lambda learned: list_request(learned, session, page=index, size=page_size,
                                          filters=filters), read_only=True)
-        return rows_of(response.value)
+        total, rows = rows_of(response.value)
+        if on_rows is not None:
+            on_rows(rows)
+        return total, rows
 
     total, rows = await page(0)
+    if after_first is not None:
+        await after_first()
     pages = max(1, math.ceil(total / page_size))
     if progress:
         progress(1, pages)

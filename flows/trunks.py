@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flows import navigate
 from flows.abonents import list_abonents
@@ -138,46 +139,122 @@ class Inventory:
 async def inventory(session: BrowserSession, filters: Filters | None = None, *,
                     numbers: Iterable[str] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> Inventory:
-    """Every trunk (and non-trunk abonent) matching ``filters`` and, if given, ``numbers``."""
+    """Every trunk (and non-trunk abonent) matching ``filters`` and, if given, ``numbers``.
+
+    Device forms are read as the list pages arrive, not after the last one: the first page's
+    trunks share the calls in flight with the other pages, and the Devices page is walked (to
+    learn the form's ordinal) while those pages are on the wire. Progress is reported once the
+    number of trunks is known, in order, each step exactly once.
+    """
     result = Inventory()
-    if numbers is None:
-        rows = await list_abonents(session, filters)
-    else:
-        # every abonent, so that a number the filter leaves out is told apart from an unknown one
-        wanted = {normalize_phone(n) for n in numbers}
-        everyone = await list_abonents(session)
-        by_phone = {row.phone: row for row in everyone}
-        result.unknown_numbers = sorted(wanted - by_phone.keys())
-        chosen = filters or Filters()
-        rows = [row for row in everyone if row.phone in wanted and chosen.matches(row)]
-        result.excluded_numbers = sorted(
-            row.phone for row in everyone if row.phone in wanted and not chosen.matches(row)
-            and row.phone is not None)
-    trunk_rows = [row for row in rows if row.is_trunk]
-    result.abonents = [abonent_of(row, session.enterprise_id) for row in rows if not row.is_trunk]
-    if trunk_rows:
-        await ensure_device_form(session)
-    done = 0
+    chosen = filters or Filters()
+    wanted = None if numbers is None else {normalize_phone(n) for n in numbers}
+    reader = _FormReader(session, result, progress)
 
-    async def one(row: AbonentRow) -> Trunk | Abonent | None:
-        nonlocal done
-        try:
-            form = await read_form(session, row.abonent_id)
-            return trunk_from_form(row, form, session.enterprise_id)
-        except VatsError as exc:
-            result.failures[row.abonent_id] = f"{type(exc).__name__}: {exc}"
-            log.warning("could not read a trunk", extra={"abonent_id": row.abonent_id,
-                                                         "error": str(exc)})
-            return None
-        finally:
-            done += 1
-            if progress:
-                progress(done, len(trunk_rows))
+    def take(row: AbonentRow) -> bool:
+        return wanted is None or (row.phone in wanted and chosen.matches(row))
 
-    # the session bounds the calls in flight (scraper/browser/rpc.py): gather them all
-    for item in await asyncio.gather(*(one(row) for row in trunk_rows)):
+    def on_rows(rows: list[AbonentRow]) -> None:
+        for row in rows:
+            if row.is_trunk and take(row):
+                reader.start(row)
+
+    try:
+        # with numbers: every abonent, so that a number the filter leaves out is told apart
+        # from an unknown one
+        rows = await list_abonents(session, filters if wanted is None else None,
+                                   on_rows=on_rows, after_first=reader.learned)
+        if wanted is not None:
+            by_phone = {row.phone: row for row in rows}
+            result.unknown_numbers = sorted(wanted - by_phone.keys())
+            result.excluded_numbers = sorted(
+                row.phone for row in rows if row.phone in wanted and not chosen.matches(row)
+                and row.phone is not None)
+        chosen_rows = [row for row in rows if take(row)]
+        result.abonents = [abonent_of(row, session.enterprise_id)
+                           for row in chosen_rows if not row.is_trunk]
+        items = await reader.finish([row for row in chosen_rows if row.is_trunk])
+    finally:
+        await reader.cancel()
+    for item in items:
         if isinstance(item, Trunk):
             result.trunks.append(item)
         elif isinstance(item, Abonent):
             result.abonents.append(item)
     return result
+
+
+class _FormReader:
+    """Reads device forms as trunk rows turn up; learns the form's ordinal once, first."""
+
+    def __init__(self, session: BrowserSession, result: Inventory,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.session = session
+        self.result = result
+        self.progress = progress
+        self.tasks: dict[int, asyncio.Task[Trunk | Abonent | None]] = {}
+        self.learning: asyncio.Task[None] | None = None
+        self.done = 0
+        self.reported = 0
+        self.total: int | None = None
+
+    def start(self, row: AbonentRow) -> None:
+        if row.abonent_id in self.tasks:
+            return  # the list changed while paging: list_abonents reports it
+        if self.learning is None:
+            self.learning = asyncio.ensure_future(self.learn())
+        self.tasks[row.abonent_id] = asyncio.ensure_future(self.one(row, self.learning))
+
+    async def learn(self) -> None:
+        # the Devices page's own getForm counts against the cabinet's limit: it takes a slot
+        async with self.session.ui_turn():
+            await ensure_device_form(self.session)
+
+    async def learned(self) -> None:
+        """After the first page: learn the form now if it had a trunk (no replay in flight yet,
+        so the walk gets its slot at once), before the other pages go out."""
+        if self.learning is not None:
+            await self.learning
+
+    async def one(self, row: AbonentRow, learning: asyncio.Future[None]) -> Trunk | Abonent | None:
+        await learning  # a failure to learn fails the whole inventory, not each trunk
+        item: Trunk | Abonent | None = None
+        try:
+            form = await read_form(self.session, row.abonent_id)
+            item = trunk_from_form(row, form, self.session.enterprise_id)
+        except VatsError as exc:
+            self.result.failures[row.abonent_id] = f"{type(exc).__name__}: {exc}"
+            log.warning("could not read a trunk", extra={"abonent_id": row.abonent_id,
+                                                         "error": str(exc)})
+        self.done += 1
+        self.report()
+        return item
+
+    def report(self) -> None:
+        if self.progress is None or self.total is None:
+            return
+        while self.reported < self.done:
+            self.reported += 1
+            self.progress(self.reported, self.total)
+
+    async def finish(self, trunk_rows: list[AbonentRow]) -> list[Trunk | Abonent | None]:
+        """Every trunk row's item, in the list's order (rows seen only now are started now)."""
+        for row in trunk_rows:
+            self.start(row)
+        self.total = len(trunk_rows)
+        self.report()
+        # the session bounds the calls in flight (scraper/browser/rpc.py): gather them all
+        return list(await asyncio.gather(*(self.tasks[row.abonent_id] for row in trunk_rows)))
+
+    async def cancel(self) -> None:
+        """On any way out, no read is left running (a failed listing, a cancelled run)."""
+        tasks: list[asyncio.Task[Any]] = list(self.tasks.values())
+        if self.learning is not None:
+            tasks.append(self.learning)
+        pending = [task for task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # retrieved: a failure already raised elsewhere is not logged twice

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -295,6 +296,19 @@ class BrowserSession:
     def add_learner(self, learner: Callable[[BrowserSession], Awaitable[None]]) -> None:
         if learner not in self.learners:
             self.learners.append(learner)
+
+    @asynccontextmanager
+    async def ui_turn(self) -> AsyncIterator[None]:
+        """Hold one of the session's call slots while walking the UI next to replays in flight.
+
+        Why: the app's own calls count against the cabinet's per-session limit as much as ours;
+        a Devices page opened while C replays run would be call C+1 (a 503 in the sandbox).
+        """
+        if self.rpc is None:
+            yield
+            return
+        async with self.rpc.limit.slot():
+            yield
 
     async def relogin(self) -> None:
         """Log in again; calls wait (``ready``) meanwhile instead of failing against a page

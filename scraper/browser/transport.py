@@ -9,13 +9,14 @@ context is the alternative and the overflow beyond Chromium's 6 connections per 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import APIResponse, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from scraper.errors import TransportError
@@ -136,6 +137,7 @@ class RequestContextTransport:
 
     def __init__(self, context: BrowserContext) -> None:
         self.context = context
+        self._disposing: set[asyncio.Future[None]] = set()
 
     async def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> RawAnswer:
         try:
@@ -145,12 +147,22 @@ class RequestContextTransport:
                 text = await response.text()
                 answer = RawAnswer(response.status, text, response.url, dict(response.headers))
             finally:
-                await response.dispose()  # else the body stays in the driver until the context closes
+                # else the body stays in the driver until the context closes; not awaited: the
+                # answer is complete, and one more round trip per call would delay the next
+                self._disposing.add(task := asyncio.ensure_future(_dispose(response)))
+                task.add_done_callback(self._disposing.discard)
         except PlaywrightError as exc:
             message = exc.message.splitlines()[0]
             raise TransportError(f"request failed: {message}",
                                  not_sent=_never_sent(message)) from None
         return answer
+
+
+async def _dispose(response: APIResponse) -> None:
+    try:
+        await response.dispose()
+    except PlaywrightError:
+        log.debug("could not dispose of an answer (the context closed?)")
 
 
 #: failures that happen before a single byte of the request left (connecting, TLS handshake)
