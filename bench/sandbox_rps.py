@@ -2,7 +2,9 @@
 
 The sandbox runs as a subprocess on port 0 (as users and tests run it), so the load generator
 does not share its event loop; one logged-in aiohttp session fires N calls, alternating the
-captured ``list`` (a page of 10) and ``getForm`` (device form) payloads, C at a time.
+captured ``list`` (a page of 10) and ``getForm`` (device form) payloads, C at a time. Two runs:
+the same 11 payloads again and again (the sandbox reuses those answers: docs/sandbox.md), and
+one ``getForm`` for each of 2,000 abonents, every answer built afresh.
 
     .venv/bin/python bench/sandbox_rps.py [--calls 4000] [--concurrency 16]
 
@@ -73,8 +75,27 @@ async def bench(url: str, calls: int, concurrency: int) -> None:
         started = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(concurrency)])
         elapsed = time.perf_counter() - started
-    print(f"{calls} calls, concurrency {concurrency}: {elapsed:.2f} s, "
-          f"{calls / elapsed:.0f} RPC/s; answers {json.dumps(statuses)}")
+        print(f"repeated reads: {calls} calls, concurrency {concurrency}: {elapsed:.2f} s, "
+              f"{calls / elapsed:.0f} RPC/s; answers {json.dumps(statuses)}")
+
+        forms = iter(GET_FORM.format(base=base, strong=strong["DispatcherGwtService"],
+                                     abonent=encode_long(a["id"])) for a in state["abonents"])
+        statuses.clear()
+
+        async def first_reads() -> None:
+            for payload in forms:
+                async with http.post(base + "DispatcherGwtService", data=payload,
+                                     headers=headers) as answer:
+                    body = await answer.text()
+                key = f"{answer.status} {body[:4]}"
+                statuses[key] = statuses.get(key, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*[first_reads() for _ in range(concurrency)])
+        elapsed = time.perf_counter() - started
+        count = len(state["abonents"])
+        print(f"first reads: {count} device forms, concurrency {concurrency}: {elapsed:.2f} s, "
+              f"{count / elapsed:.0f} RPC/s; answers {json.dumps(statuses)}")
 
 
 def main() -> None:
@@ -86,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     process = subprocess.Popen(
         [sys.executable, "-m", "fixtures.sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--log-level", args.log_level], cwd=REPO, stdout=subprocess.PIPE,
+         "--abonents", "2000", "--log-level", args.log_level], cwd=REPO, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None

@@ -194,6 +194,7 @@ class _FormReader:
         self.progress = progress
         self.tasks: dict[int, asyncio.Task[Trunk | Abonent | None]] = {}
         self.learning: asyncio.Task[None] | None = None
+        self.walking = asyncio.Event()  # the walk holds its slot
         self.done = 0
         self.reported = 0
         self.total: int | None = None
@@ -208,13 +209,19 @@ class _FormReader:
     async def learn(self) -> None:
         # the Devices page's own getForm counts against the cabinet's limit: it takes a slot
         async with self.session.ui_turn():
+            self.walking.set()
             await ensure_device_form(self.session)
 
     async def learned(self) -> None:
-        """After the first page: learn the form now if it had a trunk (no replay in flight yet,
-        so the walk gets its slot at once), before the other pages go out."""
+        """After the first page, before the others go out: if it had a trunk, let the Devices
+        page walk take its slot first (nothing of ours is in flight yet, so it gets one at
+        once); the other pages then share the remaining slots with the walk."""
         if self.learning is not None:
-            await self.learning
+            walking = asyncio.ensure_future(self.walking.wait())
+            try:
+                await asyncio.wait({walking, self.learning}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                walking.cancel()
 
     async def one(self, row: AbonentRow, learning: asyncio.Future[None]) -> Trunk | Abonent | None:
         await learning  # a failure to learn fails the whole inventory, not each trunk

@@ -308,6 +308,7 @@ async def test_the_server_never_sees_more_than_the_limit(big_sandbox: SandboxHan
     settings = account_settings(big_sandbox, state_dir=tmp_path, transport=transport,
                                 concurrency=3, reuse_session=False)
     before = throttled()
+    lines_before = len(big_sandbox.log_path.read_text(encoding="utf-8").splitlines())
     big_sandbox.control(max_concurrent_calls=3, latency_ms=30)  # latency: calls overlap for sure
     try:
         async with Vats(settings=settings) as client:
@@ -319,6 +320,12 @@ async def test_the_server_never_sees_more_than_the_limit(big_sandbox: SandboxHan
         big_sandbox.control(max_concurrent_calls=0, latency_ms=0)
     assert_matches(inventory, expected(big_state))
     assert throttled() == before
+    # device forms were read while list pages were still coming in (streamed, not phased)
+    calls = [line for line in big_sandbox.log_path.read_text(encoding="utf-8").splitlines()
+             [lines_before:] if "-> 200" in line]
+    lists = [i for i, line in enumerate(calls) if "AbonentBrowserGwtService.list" in line]
+    forms = [i for i, line in enumerate(calls) if "DispatcherGwtService.getForm" in line]
+    assert len(lists) >= 10 and forms and forms[0] < lists[-1]
     if transport == "page":
         assert rpc.ahead > 0 and peak > 3  # the next calls waited in the page
     else:
