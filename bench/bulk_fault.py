@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,7 +31,7 @@ from tests.conftest import (
     stop_sandbox_process,
 )
 
-FAULTS = {
+FAULTS: dict[str, dict[str, Any]] = {
     "http500": {"faults": [{"kind": "http500", "next": 3, "method": "setDeviceEnabled"}]},
     "http500-after": {"faults": [{"kind": "http500", "next": 3, "method": "setDeviceEnabled",
                                   "after": True}]},

@@ -15,6 +15,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -50,7 +51,7 @@ def as_json(text: str) -> str:
     return json.dumps(elements, ensure_ascii=False)
 
 
-def best(fn, arg, repeat: int) -> float:
+def best(fn: Callable[[str], object], arg: str, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()

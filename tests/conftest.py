@@ -48,16 +48,19 @@ class SandboxHandle:
             f"{self.url}/__sandbox__/control", data=json.dumps(knobs).encode(),
             headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())
+            result: dict[str, Any] = json.loads(answer.read())
+        return result
 
     def state(self) -> dict[str, Any]:
         """GET the test-only state (synchronously)."""
         with urllib.request.urlopen(f"{self.url}/__sandbox__/state", timeout=10) as answer:
-            return json.loads(answer.read())
+            state: dict[str, Any] = json.loads(answer.read())
+        return state
 
     def audit(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.url}/__sandbox__/audit", timeout=10) as answer:
-            return json.loads(answer.read())
+            audit: list[dict[str, Any]] = json.loads(answer.read())
+        return audit
 
 
 @contextmanager
