@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import ctypes
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -80,7 +81,6 @@ TRANSPORTS = ("page", "request")
 LIST_SERVLET = "AbonentBrowserGwtService"
 FORM_SERVLET = "DispatcherGwtService"
 MB = 1024 * 1024
-SAMPLE_EVERY_S = 0.05
 RUN_TIMEOUT_S = 900.0
 TABLE_TITLE = "inventory benchmark: vats vs the bound vs a one-connection sequential client"
 _ENTERPRISE = re.compile(r"/gwt/enterprise/(\d+)/")
@@ -151,17 +151,14 @@ def sandbox(abonents: int, latency_ms: float, limit: int) -> Iterator[Sandbox]:
 
 
 class MemorySampler:
-    """Peak memory of this process, its Playwright driver and Chromium, sampled on a thread.
+    """Peak RSS and PSS of this process, its Playwright driver and Chromium during a ``with``.
 
-    A thread rather than a task, so a busy event loop cannot delay or skip samples. RSS every
-    50 ms (cheap); PSS, which splits shared pages among the processes mapping them, every
-    250 ms (reading smaps costs ~2 ms a process). RSS double-counts what Chromium's processes
-    share, so its sum is an upper estimate; PSS also shares pages with any other Chromium on
-    the machine, so it is a lower one on a busy host. The sandbox is excluded: it stands in
-    for the remote cabinet.
+    Sampled by bench/memsample.py in a process of its own (a thread here would take the GIL
+    from the event loop being measured). RSS double-counts what Chromium's processes share,
+    so its sum is an upper estimate; PSS also shares pages with any other Chromium on the
+    machine, so it is a lower one on a busy host. The sandbox is excluded: it stands in for
+    the remote cabinet.
     """
-
-    PSS_EVERY = 5  # samples
 
     def __init__(self, exclude: int) -> None:
         self.exclude = exclude
@@ -169,53 +166,23 @@ class MemorySampler:
         self.peak_pss = 0.0
         self.at_peak: dict[str, float] = {}
         self.pss_at_peak: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self._me = psutil.Process()
-
-    def processes(self) -> list[tuple[str, psutil.Process]]:
-        found = [("python", self._me)]
-        excluded = {self.exclude}
-        for child in self._me.children(recursive=True):
-            try:
-                if child.pid in excluded or child.ppid() in excluded:
-                    excluded.add(child.pid)
-                    continue
-                found.append(("driver" if "node" in child.name() else "chromium", child))
-            except psutil.Error:
-                continue  # it ended between listing and reading
-        return found
-
-    def sample(self, *, pss: bool) -> tuple[dict[str, float], dict[str, float]]:
-        rss = {"python": 0.0, "driver": 0.0, "chromium": 0.0}
-        shared = dict.fromkeys(rss, 0.0)
-        for kind, process in self.processes():
-            try:
-                rss[kind] += process.memory_info().rss / MB
-                if pss:
-                    shared[kind] += process.memory_full_info().pss / MB
-            except psutil.Error:
-                continue
-        return rss, shared
-
-    def _run(self) -> None:
-        count = 0
-        while not self._stop.is_set():
-            rss, pss = self.sample(pss=count % self.PSS_EVERY == 0)
-            count += 1
-            if sum(rss.values()) > self.peak:
-                self.peak, self.at_peak = sum(rss.values()), rss
-            if sum(pss.values()) > self.peak_pss:
-                self.peak_pss, self.pss_at_peak = sum(pss.values()), pss
-            self._stop.wait(SAMPLE_EVERY_S)
+        self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> MemorySampler:
-        self._thread.start()
+        self._process = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "memsample.py"), str(os.getpid()),
+             str(self.exclude)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        process, self._process = self._process, None
+        if process is None:
+            return
+        out, _ = process.communicate(timeout=30)  # closes stdin: the sampler reports and ends
+        result = json.loads(out)
+        self.at_peak, self.pss_at_peak = result["rss"], result["pss"]
+        self.peak, self.peak_pss = sum(self.at_peak.values()), sum(self.pss_at_peak.values())
 
 
 # --- vats ------------------------------------------------------------------------------------
