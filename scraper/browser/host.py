@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from scraper.browser.chromium import launch_options
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 #: while it relays hundreds of calls (bench/inventory.py: the driver went from ~120 to ~180 MB
 #: PSS over 800 calls; with 1 MB semi-spaces ~130 MB, at no measurable cost in time).
 DRIVER_NODE_OPTIONS = "--max-semi-space-size=1"
+LAUNCH_ATTEMPTS = 2
 
 
 @contextmanager
@@ -63,7 +65,7 @@ class BrowserHost:
         with _driver_environment():
             self._playwright = await async_playwright().start()
         try:
-            self._browser = await self._playwright.chromium.launch(**self.options)
+            self._browser = await self._launch(self._playwright)
         except BaseException:
             await self._playwright.stop()
             self._playwright = None
@@ -71,6 +73,22 @@ class BrowserHost:
         log.info("browser started", extra={"executable": self.options.get("executable_path"),
                                            "headless": self.options.get("headless")})
         return self
+
+    async def _launch(self, playwright: Playwright) -> Browser:
+        """Launch, and once more if the browser died while starting.
+
+        Why: on a loaded CI machine Chromium once crashed (SIGSEGV) before its DevTools pipe
+        was up; a second start is cheap, and a configuration error fails the same way twice.
+        """
+        for attempt in range(LAUNCH_ATTEMPTS):
+            try:
+                return await playwright.chromium.launch(**self.options)
+            except PlaywrightError as exc:
+                if attempt + 1 == LAUNCH_ATTEMPTS:
+                    raise
+                log.warning("the browser did not start; trying once more",
+                            extra={"error": exc.message.splitlines()[0]})
+        raise AssertionError("unreachable")
 
     async def new_context(self, **kwargs: Any) -> BrowserContext:
         context = await self.browser.new_context(**kwargs)

@@ -38,7 +38,7 @@ def test_inventory_bench_quick_prints_the_table() -> None:
         pytest.fail(f"bench/inventory.py --quick took over {TIMEOUT_S} s:\n{stderr[-3000:]}")
     if "no usable Chromium" in stderr or "Executable doesn't exist" in stderr:
         pytest.skip("no Chromium on this machine")
-    assert process.returncode == 0, f"exit {process.returncode}:\n{stderr[-3000:]}"
+    assert process.returncode == 0, f"exit {process.returncode}:\n{stderr[-8000:]}"
     from bench.inventory import TABLE_TITLE
 
     assert TABLE_TITLE in stdout

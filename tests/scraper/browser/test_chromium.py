@@ -63,6 +63,9 @@ def test_headed_run_refuses_a_headless_shell(nowhere: Path) -> None:
     assert chromium.launch_options(headless=True, executable=str(shell))["executable_path"] == str(shell)
 
 
-def test_headless_flags() -> None:
-    assert "--in-process-gpu" in chromium.launch_args(headless=True)
-    assert "--in-process-gpu" not in chromium.launch_args(headless=False)
+def test_flags_for_a_root_container() -> None:
+    import os
+
+    args = chromium.launch_args(headless=True)
+    assert "--disable-background-networking" in args and "--disable-component-update" in args
+    assert ("--no-sandbox" in args) == (os.geteuid() == 0)

@@ -73,3 +73,34 @@ def test_ctrl_c_mid_login_leaves_nothing(sandbox, tmp_path):
     assert proc.returncode == 130, err.decode()
     assert b"interrupted" in err
     assert_no_new_chromium(before)
+
+
+async def test_a_browser_that_dies_while_starting_is_started_once_more() -> None:
+    from types import SimpleNamespace
+
+    from playwright.async_api import Error as PlaywrightError
+
+    from scraper.browser.host import BrowserHost
+
+    attempts: list[dict[str, object]] = []
+
+    async def launch(**options: object) -> str:
+        attempts.append(options)
+        if len(attempts) == 1:
+            raise PlaywrightError("Browser.launch: Target page, context or browser has been closed")
+        return "browser"
+
+    host = BrowserHost()
+    fake = SimpleNamespace(chromium=SimpleNamespace(launch=launch))
+    assert await host._launch(fake) == "browser"  # type: ignore[arg-type]
+    assert len(attempts) == 2 and attempts[0] == attempts[1] == host.options
+
+    async def broken(**options: object) -> str:
+        attempts.append(options)
+        raise PlaywrightError("Executable doesn't exist at /nowhere/chrome")
+
+    attempts.clear()
+    fake = SimpleNamespace(chromium=SimpleNamespace(launch=broken))
+    with pytest.raises(PlaywrightError, match="Executable doesn't exist"):
+        await host._launch(fake)  # type: ignore[arg-type]
+    assert len(attempts) == 2  # tried twice, then the error as it was
