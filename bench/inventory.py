@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import importlib.metadata
 import json
 import math
@@ -46,7 +45,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fixtures.recorded import captures  # noqa: E402 - after the path is set
+from fixtures.sandbox.process import PREEXEC, start_sandbox_process, stop_sandbox_process  # noqa: E402
 from flows.abonents import PAGE_SIZE, list_abonents, rows_of  # noqa: E402
 from flows.client import Vats  # noqa: E402
 from flows.trunks import trunk_from_form  # noqa: E402
@@ -84,7 +83,6 @@ MB = 1024 * 1024
 RUN_TIMEOUT_S = 900.0
 TABLE_TITLE = "inventory benchmark: vats vs the bound vs a one-connection sequential client"
 _ENTERPRISE = re.compile(r"/gwt/enterprise/(\d+)/")
-_PR_SET_PDEATHSIG = 1
 _TERMINATED = threading.Event()  # SIGTERM arrived (exit 143 rather than 130)
 
 GOAL_BOUND = 1.2
@@ -102,12 +100,6 @@ def note(text: str) -> None:
 # --- the sandbox subprocess ------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """Linux: the sandbox gets SIGTERM if this process dies without cleaning up (SIGKILL)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass(frozen=True)
 class Sandbox:
     url: str
@@ -117,33 +109,13 @@ class Sandbox:
 @contextlib.contextmanager
 def sandbox(abonents: int, latency_ms: float, limit: int) -> Iterator[Sandbox]:
     """A sandbox cabinet on 127.0.0.1 (any free port), stopped on every exit path."""
-    log = tempfile.NamedTemporaryFile(prefix="vats-bench-sandbox-", suffix=".log", delete=False)  # noqa: SIM115
-    log_path = Path(log.name)
-    command = [sys.executable, "-m", "fixtures.sandbox", "--host", "127.0.0.1", "--port", "0",
-               "--abonents", str(abonents), "--latency-ms", str(latency_ms),
-               "--max-concurrent-calls", str(limit), "--log-level", "warning"]
-    process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
+    process, (url,), log_path = start_sandbox_process(
+        "--abonents", str(abonents), "--latency-ms", str(latency_ms),
+        "--max-concurrent-calls", str(limit), "--log-level", "warning")
     try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url:
-            raise RuntimeError(f"the sandbox did not start:\n{log_path.read_text()[-2000:]}")
-        if urllib.parse.urlsplit(url).hostname != "127.0.0.1":
-            raise RuntimeError(f"the sandbox is not on loopback: {url}")
         yield Sandbox(url, process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-        log.close()
+        stop_sandbox_process(process)
         log_path.unlink(missing_ok=True)
 
 
@@ -172,7 +144,7 @@ class MemorySampler:
         self._process = subprocess.Popen(
             [sys.executable, str(REPO / "bench" / "memsample.py"), str(os.getpid()),
              str(self.exclude)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
+            preexec_fn=PREEXEC)  # noqa: PLW1509
         return self
 
     def __exit__(self, *exc: object) -> None:

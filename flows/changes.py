@@ -26,6 +26,7 @@ from flows.trunks import (
 )
 from scraper.audit import AuditLog
 from scraper.browser.learned import Learned
+from scraper.browser.rpc import CallPolicy
 from scraper.browser.session import BrowserSession
 from scraper.errors import (
     FlowError,
@@ -278,7 +279,8 @@ async def apply_item(session: BrowserSession, item: PlanItem, row: AbonentRow,
                 # but the state is still read before anything is sent again
                 throttled += 1
                 sent = max(0, sent - 1)
-                await asyncio.sleep(min(8.0, 0.25 * 2 ** min(throttled, 5)))
+                policy = session.rpc.policy if session.rpc is not None else CallPolicy()
+                await asyncio.sleep(policy.delay(min(throttled, 6)))
             # the answer was lost, the server failed, or the page misbehaved: the change may or
             # may not have happened. Read the truth first; send again only if it did not.
             log.warning("mutation outcome unknown; re-reading", extra={

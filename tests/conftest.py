@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,23 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "state"
     monkeypatch.setenv("VATS_STATE_DIR", str(path))
     return path
+
+
+@asynccontextmanager
+async def headless_browser() -> AsyncIterator[Any]:
+    """A fresh headless Chromium, started and stopped as the library does (``BrowserHost``);
+    the test is skipped when no Chromium can start here."""
+    from scraper.browser.host import BrowserHost
+
+    host = BrowserHost()
+    try:
+        await host.start()
+    except Exception as exc:  # noqa: BLE001 - any launch failure means "no browser here"
+        pytest.skip(f"no usable Chromium: {exc}")
+    try:
+        yield host.browser
+    finally:
+        await host.close()
 
 
 def account_settings(handle: SandboxHandle, **overrides: Any) -> Any:

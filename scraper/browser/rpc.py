@@ -47,6 +47,11 @@ class CallPolicy:
     backoff: float = 0.25  # first retry delay (s), doubled each time, with jitter
     max_backoff: float = 8.0
 
+    def delay(self, step: int) -> float:
+        """How long to wait before retry number ``step`` (1, 2, ...)."""
+        delay = min(self.max_backoff, self.backoff * 2.0 ** (step - 1))
+        return delay * (0.5 + random.random())  # noqa: S311 - jitter, not cryptography
+
 
 class AdaptiveLimit:
     """At most ``limit`` calls in flight; the limit halves when the server says it is
@@ -144,6 +149,7 @@ class RpcCaller:
         self.limit = AdaptiveLimit(self.policy.concurrency, ahead=self.ahead)
         self.calls = 0
         self.logins = 0  # re-logins done through this caller: answers older than one are stale
+        self._relogging = asyncio.Lock()
         #: payloads being replayed now, so the page capture can tell them from the app's calls
         self.in_flight: Counter[str] = Counter()
 
@@ -175,15 +181,19 @@ class RpcCaller:
                             extra={"service": request.service, "method": request.method})
                 await self.relearn()
             except SessionError:
-                if self.logins != logins:
-                    continue  # sent before another call's re-login finished: just send it again
-                if relogged or self.relogin is None:
+                if self.relogin is None:
                     raise
-                relogged = True
-                log.warning("session expired; logging in again",
-                            extra={"service": request.service, "method": request.method})
-                await self.relogin()
-                self.logins += 1
+                # one re-login per expiry, however many calls see it: a call sent before
+                # another call's re-login finished is just sent again
+                async with self._relogging:
+                    if self.logins == logins:
+                        if relogged:
+                            raise
+                        relogged = True
+                        log.warning("session expired; logging in again",
+                                    extra={"service": request.service, "method": request.method})
+                        await self.relogin()
+                        self.logins += 1
 
     async def _send_with_retries(self, request: Request, *, read_only: bool,
                                  returns: str | None) -> Response:
@@ -205,8 +215,7 @@ class RpcCaller:
                     step = attempt
                 else:
                     raise
-                delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** (step - 1))
-                delay *= 0.5 + random.random()  # noqa: S311 - jitter, not cryptography
+                delay = self.policy.delay(step)
                 if isinstance(exc, HTTPStatusError) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 log.info("transient failure; retrying",

@@ -85,7 +85,6 @@ class BrowserSession:
         self._relearning: asyncio.Lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._ready.set()
-        self._relogging: asyncio.Lock = asyncio.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -312,18 +311,14 @@ class BrowserSession:
 
     async def relogin(self) -> None:
         """Log in again; calls wait (``ready``) meanwhile instead of failing against a page
-        that is busy with the login form."""
-        logins = self.logins
-        async with self._relogging:
-            if self.logins != logins:
-                return
-            self._ready.clear()
-            try:
-                forget_state(self.state_file)
-                await self.context.clear_cookies()
-                await self.authenticate(self)
-            finally:
-                self._ready.set()
+        that is busy with the login form. ``RpcCaller`` makes it one re-login per expiry."""
+        self._ready.clear()
+        try:
+            forget_state(self.state_file)
+            await self.context.clear_cookies()
+            await self.authenticate(self)
+        finally:
+            self._ready.set()
 
     # --- calls -------------------------------------------------------------------------
 

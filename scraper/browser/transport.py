@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from playwright.async_api import APIResponse, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -76,12 +76,10 @@ _FETCH_JS = ("async (args) => {\n  const [url, body, headers, timeoutMs] = JSON.
 
 
 def _answer(text: str) -> RawAnswer:
-    result = json.loads(text)
+    result: dict[str, Any] = json.loads(text)  # written by _SEND_JS: its types are known
     if not result.get("ok"):
         raise TransportError(f"no answer: {result.get('error')}")
-    headers = result.get("headers")
-    return RawAnswer(int(str(result["status"])), str(result["body"]), str(result["url"]),
-                     dict(headers) if isinstance(headers, dict) else {})
+    return RawAnswer(result["status"], result["body"], result["url"], result["headers"])
 
 
 class PageFetchTransport:

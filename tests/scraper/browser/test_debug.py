@@ -23,11 +23,11 @@ import psutil
 import pytest
 from aiohttp import web
 
-from scraper.browser.chromium import launch_options
 from scraper.browser.debug import DebugRecorder
 from scraper.browser.redact import Redactor
 from scraper.errors import UsageError
 from scraper.gwt.escapes import escape_response_string, quote_request_string
+from tests.conftest import headless_browser
 from tests.scraper.browser.test_redact import forms_of
 
 pytestmark = pytest.mark.browser
@@ -111,16 +111,8 @@ def chromium_children() -> list[psutil.Process]:
 @asynccontextmanager
 async def chromium() -> AsyncIterator[Any]:
     """A fresh headless Chromium; afterwards, no Chromium process of ours is left."""
-    async_api = pytest.importorskip("playwright.async_api")
-    async with async_api.async_playwright() as pw:
-        try:
-            browser = await pw.chromium.launch(**launch_options())
-        except Exception as exc:  # noqa: BLE001 - any launch failure means "no browser here"
-            pytest.skip(f"no usable Chromium: {exc}")
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with headless_browser() as browser:
+        yield browser
     assert not browser.is_connected()
     _gone, alive = psutil.wait_procs(chromium_children(), timeout=5)
     assert not alive, alive

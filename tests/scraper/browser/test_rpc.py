@@ -173,6 +173,28 @@ async def test_an_answer_older_than_a_relogin_does_not_log_in_again():
     assert len(transport.calls) == 4  # each call: once expired, once again after the login
 
 
+async def test_calls_that_see_the_same_expiry_log_in_once():
+    import asyncio
+
+    session = {"valid": False}
+    logins = []
+    expired = answer("<html><input name=\"j_password\"></html>", url="http://x/login/")
+
+    async def handler(url, body, headers):
+        valid = session["valid"]
+        await asyncio.sleep(0)
+        return answer(OK) if valid else expired
+
+    async def relogin():
+        await asyncio.sleep(0.01)
+        logins.append(1)
+        session["valid"] = True
+
+    rpc, transport = caller(handler, relogin=relogin)
+    await asyncio.gather(*(rpc.call(build, read_only=True) for _ in range(2)))
+    assert logins == [1] and len(transport.calls) == 4
+
+
 async def test_login_page_without_relogin_hook():
     rpc, _ = caller(lambda *a: answer("<form>", url="http://x/login/"))
     with pytest.raises(SessionError):
