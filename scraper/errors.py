@@ -10,7 +10,8 @@ each branch names its consequence, so a caller knows what to do without reading 
     │   │   ├── UnsupportedVersionError — a protocol version other than 7 (5..8 named)
     │   │   └── UnknownClassError       — a class the schema registry does not know
     │   ├── EncodeError         — we were asked to build something illegal
-    │   └── SchemaError         — a schema file or registry entry is malformed
+    │   ├── SchemaError         — a schema file or registry entry is malformed
+    │   └── PermutationError    — JavaScript that is not a GWT permutation we can derive from
     ├── ServerError             — the server answered, but with a failure
     │   ├── RemoteException     — a GWT ``//EX``: carries the Java class and message
     │   │   └── IncompatibleClientError — IncompatibleRemoteServiceException: re-learn the build
@@ -90,6 +91,15 @@ class EncodeError(ProtocolError):
 
 class SchemaError(ProtocolError):
     """A schema (built-in or from a file) is malformed."""
+
+
+class PermutationError(ProtocolError):
+    """JavaScript from which no GWT-RPC layout can be derived; ``reason`` says why in one word
+    (``empty``, ``no-type-table``, ...) for callers that branch on it."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class ServerError(VatsError):

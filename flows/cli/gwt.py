@@ -1,7 +1,10 @@
-"""``vats gwt decode|encode``: GWT-RPC payloads ⇄ their JSON form, for people who debug traffic.
+"""``vats gwt decode|encode|schema|services``: GWT-RPC payloads ⇄ their JSON form, and what a
+compiled permutation says about its build, for people who debug traffic.
 
 Decode, edit, encode, replay: the JSON form (json-form.md) is lossless, so an edited object
-parameter goes back on the wire exactly as GWT's client would have written it.
+parameter goes back on the wire exactly as GWT's client would have written it. ``schema`` and
+``services`` derive every class layout and service method from a ``<strong name>.cache.js``
+(file or URL), as GWT's own client would decode with them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scraper.errors import ProtocolError
+from scraper.errors import ProtocolError, UsageError
 from scraper.gwt import (
     build_request,
     build_response,
@@ -25,6 +28,7 @@ from scraper.gwt import (
     response_to_json,
     value_from_json,
 )
+from scraper.gwt.permutation import DerivedBuild, derive_permutation
 from scraper.gwt.schema import Registry
 
 app = typer.Typer(help="Decode and encode GWT-RPC payloads (JSON form of json-form.md).",
@@ -43,6 +47,15 @@ ReturnsOption = Annotated[
 FileArgument = Annotated[
     str, typer.Argument(help="Input file; '-' or absent reads standard input.")
 ]
+PermutationArgument = Annotated[
+    str, typer.Argument(help="A compiled permutation (<strong name>.cache.js or .cache.html): "
+                        "a file, an http(s) URL, or '-' for standard input.")
+]
+PermutationOption = Annotated[
+    str | None,
+    typer.Option("--permutation", help="Decode with the layouts derived from this compiled "
+                 "permutation (file or URL); --schema files still override them."),
+]
 
 
 def _read(file: str) -> str:
@@ -54,11 +67,30 @@ def _read(file: str) -> str:
     return data.decode("utf-8")
 
 
-def _registry(schemas: list[Path] | None) -> Registry:
+def _registry(schemas: list[Path] | None, permutation: str | None = None) -> Registry:
     registry = default_registry().copy()
+    if permutation is not None:
+        registry.load_schema_dict(_derive(permutation).to_schema(), source=permutation)
     for path in schemas or []:
         registry.load_schema_file(path)
     return registry
+
+
+def _read_permutation(where: str) -> str:
+    """A permutation's text from a file, stdin or an http(s) URL (TLS verified)."""
+    if where.startswith(("http://", "https://")):
+        import urllib.request
+
+        with urllib.request.urlopen(where, timeout=60) as answer:  # noqa: S310 - scheme checked
+            data: bytes = answer.read()
+        return data.decode("utf-8", "replace")
+    if "://" in where:
+        raise UsageError(f"{where}: only http(s) URLs or files can be read")
+    return _read(where)
+
+
+def _derive(where: str) -> DerivedBuild:
+    return derive_permutation(_read_permutation(where))
 
 
 def _fail(message: str) -> typer.Exit:
@@ -75,11 +107,11 @@ def _emit(text: str) -> None:
 
 @app.command()
 def decode(file: FileArgument = "-", schema: SchemaOption = None,
-           returns: ReturnsOption = None) -> None:
+           returns: ReturnsOption = None, permutation: PermutationOption = None) -> None:
     """Print the JSON form of a request payload or a response body (detected)."""
     try:
         text = _read(file)
-        registry = _registry(schema)
+        registry = _registry(schema, permutation)
         stripped = text.strip()
         form: dict[str, Any]
         if stripped.startswith("//"):
@@ -87,7 +119,7 @@ def decode(file: FileArgument = "-", schema: SchemaOption = None,
             form = response_to_json(response, registry, returns=returns)
         else:
             form = request_to_json(parse_request(text.rstrip("\r\n"), registry), registry)
-    except (ProtocolError, OSError, UnicodeDecodeError) as exc:
+    except (ProtocolError, UsageError, OSError, UnicodeDecodeError) as exc:
         raise _fail(str(exc)) from None
     _emit(json.dumps(form, ensure_ascii=False, indent=2))
 
@@ -111,3 +143,34 @@ def encode(file: FileArgument = "-", schema: SchemaOption = None,
     except (ProtocolError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(str(exc)) from None
     _emit(text)
+
+
+@app.command()
+def schema(permutation: PermutationArgument) -> None:
+    """Print every class layout derived from a compiled permutation, as a schema file
+    (json-form.md format; slots are f0, f1, ... where the output is obfuscated)."""
+    try:
+        build = _derive(permutation)
+    except (ProtocolError, UsageError, OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"{permutation}: {exc}") from None
+    _emit(json.dumps(build.to_schema(), ensure_ascii=False, indent=2))
+
+
+@app.command()
+def services(permutation: PermutationArgument) -> None:
+    """Print the services (interface, servlet path, policy strong name) and their methods
+    with parameter types, derived from a compiled permutation."""
+    try:
+        build = _derive(permutation)
+    except (ProtocolError, UsageError, OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"{permutation}: {exc}") from None
+    out = {
+        "permutation": build.strong_name, "gwt_version": build.gwt_version, "style": build.style,
+        "services": [
+            {"interface": svc.interface, "path": svc.path, "policy": svc.policy,
+             "linked_by": svc.linked_by,
+             "methods": [{"name": m.name, "params": list(m.params)} for m in svc.methods]}
+            for svc in build.services
+        ],
+    }
+    _emit(json.dumps(out, ensure_ascii=False, indent=2))

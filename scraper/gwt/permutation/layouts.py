@@ -1,0 +1,219 @@
+"""A class's wire layout from its compiled field serializer.
+
+GWT's ``X_FieldSerializer.deserialize(reader, instance)`` reads the class's own fields in wire
+order, one typed reader call per field, then calls the superclass's deserialize — unless the
+compiler inlined that call. ``serialize(writer, instance)`` writes them in the same order. So
+walking the body in evaluation order gives the layout: each read is a slot, each call of another
+function with ``(reader, instance)`` is the superclass. A read whose value the client never uses
+is a bare call, and still a slot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from scraper.gwt.permutation.jsindex import Function, JsIndex, text
+from scraper.gwt.permutation.model import Kind
+from scraper.gwt.permutation.streams import Streams, _args, _strip, read_fingerprint
+
+_SETTER = re.compile(r"^\$?set([A-Z0-9_$][\w$]*?)(?:_\d+)?$")
+_GETTER = re.compile(r"^\$?(?:get|is)([A-Z0-9_$][\w$]*?)(?:_\d+)?$")
+_SUFFIX = re.compile(r"_\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One slot found in a body: its fingerprint, kind (None = unknown reader) and name."""
+
+    fingerprint: str
+    kind: Kind | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Walked:
+    """What one serializer body does: its slots, and the superclass serializer it calls."""
+
+    ops: tuple[Op, ...]
+    superclass: Function | None
+
+
+def _java_name(stem: str) -> str:
+    return stem[:1].lower() + stem[1:]
+
+
+def _property_name(target: Node, instance: str) -> str | None:
+    """``instance.phone_0 = …`` → ``phone`` (a property of the instance being filled)."""
+    target = _strip(target)
+    if target.type != "member_expression":
+        return None
+    obj = target.child_by_field_name("object")
+    prop = target.child_by_field_name("property")
+    if obj is None or prop is None or text(obj) != instance:
+        return None
+    return _SUFFIX.sub("", text(prop))
+
+
+class _Walker:
+    """Evaluation-order walk of one serializer body."""
+
+    def __init__(self, index: JsIndex, streams: Streams, fn: Function, *, writing: bool) -> None:
+        self.index = index
+        self.streams = streams
+        self.stream, self.instance = fn.params[0], fn.params[1]
+        self.writing = writing
+        self.ops: list[Op] = []
+        self.superclass: Function | None = None
+
+    def visit(self, node: Node, name: str | None = None) -> None:
+        op = self._write_op(node) if self.writing else self._read_op(node, name)
+        if op is not None:
+            self.ops.append(op)
+            return
+        if node.type == "call_expression" and self._is_super_call(node):
+            return
+        if node.type == "assignment_expression" and not self.writing:
+            right = node.child_by_field_name("right")
+            left = node.child_by_field_name("left")
+            if right is not None and left is not None:
+                self.visit(right, _property_name(left, self.instance))
+                return
+        if node.type == "call_expression" and not self.writing:
+            setter = self._setter_name(node)
+            if setter is not None:
+                for arg in _args(node):
+                    self.visit(arg, setter)
+                return
+        for child in node.named_children:
+            if child.type not in ("function_expression", "function_declaration", "comment"):
+                self.visit(child, name)
+
+    def _read_op(self, node: Node, name: str | None) -> Op | None:
+        fingerprint = read_fingerprint(node, self.stream)
+        if fingerprint is None:
+            return None
+        return Op(fingerprint, self.streams.read_kind(fingerprint), name)
+
+    def _write_op(self, node: Node) -> Op | None:
+        """``w.m(v)`` or ``f(w, v)`` with one value: a write of ``v``."""
+        if node.type != "call_expression":
+            return None
+        callee = node.child_by_field_name("function")
+        args = _args(node)
+        if callee is None:
+            return None
+        value: Node | None = None
+        if (callee.type == "member_expression" and len(args) == 1
+                and text(callee.child_by_field_name("object") or callee) == self.stream):
+            head = f"m:{text(callee.child_by_field_name('property') or callee)}"
+            value = args[0]
+        elif callee.type == "identifier" and len(args) == 2 and text(_strip(args[0])) == self.stream:
+            if text(_strip(args[1])) == self.instance:
+                return None  # a superclass serializer, not a write
+            head, value = f"f:{text(callee)}", args[1]
+        else:
+            return None
+        fingerprint = f"{head}|{_value_shape(value, self.stream)}"
+        return Op(fingerprint, self.streams.write_kind(fingerprint), self._value_name(value))
+
+    def _value_name(self, value: Node) -> str | None:
+        value = _strip(value)
+        if value.type == "member_expression":
+            return _property_name(value, self.instance)
+        if value.type == "call_expression":
+            callee = value.child_by_field_name("function")
+            match = _GETTER.match(text(callee)) if callee is not None else None
+            if match:
+                return _java_name(match.group(1))
+            for arg in _args(value):
+                found = self._value_name(arg)
+                if found:
+                    return found
+        return None
+
+    def _is_super_call(self, node: Node) -> bool:
+        args = _args(node)
+        if len(args) != 2 or text(_strip(args[0])) != self.stream or text(_strip(args[1])) != self.instance:
+            return False
+        callee = node.child_by_field_name("function")
+        fn = self.index.callee(callee) if callee is not None else None
+        if fn is None:
+            return False
+        if self.superclass is None:
+            self.superclass = fn
+        return True
+
+    def _setter_name(self, node: Node) -> str | None:
+        """``setPhone(instance, v)`` (PRETTY) → ``phone``; an obfuscated setter whose body is
+        ``a.x = b`` → its property; None if this call is not a setter of the instance."""
+        args = _args(node)
+        if len(args) != 2 or text(_strip(args[0])) != self.instance:
+            return None
+        callee = node.child_by_field_name("function")
+        if callee is None or callee.type != "identifier":
+            return None
+        match = _SETTER.match(text(callee))
+        if match:
+            return _java_name(match.group(1))
+        fn = self.index.function(text(callee))
+        if fn is None or len(fn.params) != 2 or len(fn.statements) != 1:
+            return None
+        only = fn.statements[0]
+        expr = only.named_children[0] if only.named_children else None
+        if expr is None or expr.type != "assignment_expression":
+            return None
+        left = expr.child_by_field_name("left")
+        return _property_name(left, fn.params[0]) if left is not None else None
+
+
+def _value_shape(value: Node, stream: str) -> str:
+    value = _strip(value)
+    if value.type == "ternary_expression":
+        cons = value.child_by_field_name("consequence")
+        alt = value.child_by_field_name("alternative")
+        if cons is not None and alt is not None and (text(cons), text(alt)) == ("1", "0"):
+            return "?1:0"
+    if value.type == "binary_expression":
+        left = value.child_by_field_name("left")
+        if left is not None and text(left) in ("''", '""'):
+            inner = _value_shape(value.child_by_field_name("right") or value, stream)
+            return "''+" + (inner if inner.startswith("g:") else "v")
+    if value.type == "call_expression":
+        callee = value.child_by_field_name("function")
+        if callee is not None and callee.type == "identifier":
+            args = _args(value)
+            if args and text(_strip(args[0])) == stream:
+                return f"g:{text(callee)}"
+    return "v"
+
+
+def walk_serializer(index: JsIndex, streams: Streams, fn: Function, *, writing: bool) -> Walked:
+    """The slots of a deserialize (``writing=False``) or serialize function, in wire order."""
+    if len(fn.params) < 2:
+        return Walked((), None)
+    walker = _Walker(index, streams, fn, writing=writing)
+    for statement in fn.statements:
+        walker.visit(statement)
+    return Walked(tuple(walker.ops), walker.superclass)
+
+
+def read_ops(index: JsIndex, streams: Streams, fn: Function) -> list[Op]:
+    """Every read in a function that takes the stream first (instantiate, custom serializers)."""
+    if not fn.params:
+        return []
+    stream = fn.params[0]
+    out: list[Op] = []
+
+    def visit(node: Node) -> None:
+        fingerprint = read_fingerprint(node, stream)
+        if fingerprint is not None:
+            out.append(Op(fingerprint, streams.read_kind(fingerprint), None))
+            return
+        for child in node.named_children:
+            visit(child)
+
+    visit(fn.body)
+    return out
