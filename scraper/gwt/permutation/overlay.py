@@ -1,0 +1,215 @@
+"""Names over derived layouts: a hand-written schema as an overlay, never as the truth.
+
+The live build's layouts come from its permutation (``derive``); a schema file written by hand
+(names, declared types) only *names* slots of them, and only where that is certain:
+
+* a class is bound by its name (when the schema's name is fact) or, for a schema class marked
+  ``"binding": "structure"`` (its name is our invention), to every live class whose slots match
+  its own slot for slot;
+* a name applies to a live slot when the class, the slot's position and its kind agree. When the
+  live class gained or lost fields, GWT's field order (sorted by name) keeps the others in order,
+  so a name still applies where the schema's slots embed into the live ones in exactly one way
+  at that slot; anything else stays unnamed (``f<i>``) and is reported as drift — never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scraper.gwt.permutation.model import NUMERIC_KINDS, DerivedBuild, Kind, Slot, declared_type
+from scraper.gwt.schema import ClassSchema, FieldSpec, Registry, gwt_registry
+from scraper.gwt.types import parse_type
+
+
+@dataclass(frozen=True, slots=True)
+class OverlaySlot:
+    name: str
+    type_name: str
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class ClassDrift:
+    """How one schema class compares with the live build."""
+
+    schema_class: str
+    live_class: str | None  # None: no live class matches
+    bound_by: str  # "name", "structure" or "none"
+    ours: tuple[OverlaySlot, ...]
+    live: tuple[Slot, ...]
+    resolved: dict[str, int] = field(default_factory=dict)  # our name → live slot position
+    signature_changed: bool = False
+
+    @property
+    def unresolved(self) -> list[str]:
+        return [s.name for s in self.ours if s.name not in self.resolved]
+
+    @property
+    def same(self) -> bool:
+        return (self.live_class is not None and not self.signature_changed
+                and len(self.ours) == len(self.live) and not self.unresolved)
+
+    def describe(self) -> str:
+        """One line: what differs, for logs and drift reports."""
+        if self.live_class is None:
+            return f"{self.schema_class}: no class of the live build matches it"
+        if self.same:
+            return f"{self.schema_class}: same as live {self.live_class} (bound by {self.bound_by})"
+        parts = [f"{self.schema_class} ~ live {self.live_class} (bound by {self.bound_by})"]
+        if self.signature_changed:
+            parts.append("type signature changed")
+        if len(self.live) != len(self.ours):
+            parts.append(f"{len(self.ours)} slots ours, {len(self.live)} live")
+        if self.unresolved:
+            parts.append("not resolved: " + ", ".join(self.unresolved))
+        return "; ".join(parts)
+
+
+@dataclass(slots=True)
+class Overlaid:
+    """The registry to decode the live build with, and how each schema class fared."""
+
+    registry: Registry
+    drift: list[ClassDrift]
+    unknown_live: list[str]  # live classes no schema class names
+
+    def resolved(self, schema_class: str, names: set[str]) -> bool:
+        """Whether every name of ``names`` resolves on every live class bound to it."""
+        bound = [d for d in self.drift if d.schema_class == schema_class]
+        return bool(bound) and all(
+            d.live_class is not None and names <= d.resolved.keys() for d in bound)
+
+
+def kind_of(type_name: str) -> Kind:
+    """The slot kind a declared type is read with."""
+    ref = parse_type(type_name)
+    if ref.kind == "string":
+        return "String"
+    if ref.kind == "object":
+        return "Object"
+    return {"Z": "boolean", "B": "byte", "C": "char", "S": "short", "I": "int", "J": "long",
+            "F": "float", "D": "double"}[ref.kind]  # type: ignore[return-value]
+
+
+def compatible(ours: Kind, live: Kind) -> bool:
+    if ours == live:
+        return True
+    return "numeric" in (ours, live) and ours in NUMERIC_KINDS and live in NUMERIC_KINDS
+
+
+def _flat_overlay(schema: dict[str, Any], name: str) -> tuple[OverlaySlot, ...]:
+    out: list[OverlaySlot] = []
+    seen: set[str] = set()
+    current: str | None = name
+    while current and current not in seen and isinstance(schema.get(current), dict):
+        seen.add(current)
+        entry = schema[current]
+        for field_name, type_name in entry.get("fields", []):
+            out.append(OverlaySlot(field_name, type_name, kind_of(type_name)))
+        current = entry.get("extends")
+    return tuple(out)
+
+
+def _positions(ours: tuple[OverlaySlot, ...], live: tuple[Slot, ...]) -> dict[str, int]:
+    """Our name → live position, where every order-keeping match agrees on it."""
+    if len(ours) == len(live):  # same count: positions are fixed; a kind that differs is retyped
+        return {o.name: i for i, (o, s) in enumerate(zip(ours, live, strict=True))
+                if compatible(o.kind, s.kind)}
+    if len(ours) < len(live):
+        options = _embeddings([o.kind for o in ours], [s.kind for s in live])
+        return {ours[i].name: next(iter(opts)) for i, opts in enumerate(options) if len(opts) == 1}
+    # fields removed: each live slot takes one of ours; ours that no embedding uses are gone
+    options = _embeddings([s.kind for s in live], [o.kind for o in ours])
+    return {ours[next(iter(opts))].name: i for i, opts in enumerate(options) if len(opts) == 1}
+
+
+def _embeddings(small: list[Kind], big: list[Kind]) -> list[set[int]]:
+    """For each item of ``small``, the positions of ``big`` it takes in some order-keeping
+    embedding of ``small`` into ``big`` (kind-compatible)."""
+    n, m = len(small), len(big)
+    # can[i][j]: small[i:] embeds into big[j:]
+    can = [[False] * (m + 1) for _ in range(n + 1)]
+    for j in range(m + 1):
+        can[n][j] = True
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            can[i][j] = can[i][j + 1] or (compatible(small[i], big[j]) and can[i + 1][j + 1])
+    # reach[i][j]: small[:i] embeds into big[:j] (ends anywhere before j)
+    reach = [[False] * (m + 1) for _ in range(n + 1)]
+    for j in range(m + 1):
+        reach[0][j] = True
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            reach[i][j] = reach[i][j - 1] or (compatible(small[i - 1], big[j - 1])
+                                              and reach[i - 1][j - 1])
+    return [{j for j in range(m) if reach[i][j] and compatible(small[i], big[j])
+             and can[i + 1][j + 1]} for i in range(n)]
+
+
+def apply_overlay(build: DerivedBuild, schema: dict[str, Any]) -> Overlaid:
+    """The live build's classes named by ``schema`` where certain, and the drift."""
+    registry = gwt_registry()
+    live_classes = [t for t in build.types.values() if t.form == "class"]
+    for entry in build.types.values():  # enums, and anything the schema never names
+        if entry.form in ("class", "enum") and not entry.name.startswith(("java.", "com.google.gwt.")):
+            registry.load_schema_dict({entry.name: _plain(build, entry.name)}, source="<derived>")
+    drift: list[ClassDrift] = []
+    named: set[str] = set()
+    for name in sorted(n for n in schema if not n.startswith("$")):
+        spec = schema[name]
+        if not isinstance(spec, dict) or "enum" in spec:
+            continue
+        ours = _flat_overlay(schema, name)
+        if spec.get("binding") == "structure":
+            targets = [t.name for t in live_classes if _matches(ours, build.flat_fields(t.name))]
+            how = "structure"
+        else:
+            targets = [name] if name in build.types and build.types[name].form == "class" else []
+            how = "name"
+        if not targets:
+            drift.append(ClassDrift(name, None, "none", ours, ()))
+            continue
+        for target in targets:
+            live = build.flat_fields(target)
+            positions = _positions(ours, live)
+            changed = bool(spec.get("signature")) and how == "name" and (
+                spec["signature"] != build.types[target].signature)
+            drift.append(ClassDrift(name, target, how, ours, live, positions, changed))
+            registry.add(_named_class(build, target, ours, positions))
+            named.add(target)
+    unknown = sorted(t.name for t in live_classes
+                     if t.name not in named and not t.name.startswith(("java.", "com.google.gwt.")))
+    return Overlaid(registry, drift, unknown)
+
+
+def _matches(ours: tuple[OverlaySlot, ...], live: tuple[Slot, ...]) -> bool:
+    return len(ours) == len(live) and all(
+        compatible(o.kind, s.kind) for o, s in zip(ours, live, strict=True))
+
+
+def _plain(build: DerivedBuild, name: str) -> dict[str, Any]:
+    entry = build.types[name]
+    if entry.form == "enum":
+        return {"enum": [], "signature": entry.signature}
+    spec: dict[str, Any] = {
+        "fields": [[f"f{i}", declared_type(s.kind)] for i, s in enumerate(entry.fields)],
+        "signature": entry.signature}
+    if entry.superclass:
+        spec["extends"] = entry.superclass
+    return spec
+
+
+def _named_class(build: DerivedBuild, target: str, ours: tuple[OverlaySlot, ...],
+                 positions: dict[str, int]) -> ClassSchema:
+    """The live class's own slots with our names and declared types where resolved (its
+    superclass's slots are named by that class's own binding)."""
+    entry = build.types[target]
+    by_position = {pos: name for name, pos in positions.items()}
+    types = {o.name: o.type_name for o in ours}
+    fields = []
+    for i, slot in enumerate(entry.fields):
+        name = by_position.get(i)
+        type_name = types[name] if name is not None else declared_type(slot.kind)
+        fields.append(FieldSpec(name or f"f{i}", parse_type(type_name), type_name))
+    return ClassSchema(target, tuple(fields), entry.superclass, entry.signature)
