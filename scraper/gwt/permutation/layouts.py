@@ -17,7 +17,13 @@ from tree_sitter import Node
 
 from scraper.gwt.permutation.jsindex import Function, JsIndex, text
 from scraper.gwt.permutation.model import Kind
-from scraper.gwt.permutation.streams import Streams, _args, _strip, read_fingerprint
+from scraper.gwt.permutation.streams import (
+    Streams,
+    _args,
+    _strip,
+    read_fingerprint,
+    write_fingerprint,
+)
 
 _SETTER = re.compile(r"^\$?set([A-Z0-9_$][\w$]*?)(?:_\d+)?$")
 _GETTER = re.compile(r"^\$?(?:get|is)([A-Z0-9_$][\w$]*?)(?:_\d+)?$")
@@ -98,25 +104,10 @@ class _Walker:
         return Op(fingerprint, self.streams.read_kind(fingerprint), name)
 
     def _write_op(self, node: Node) -> Op | None:
-        """``w.m(v)`` or ``f(w, v)`` with one value: a write of ``v``."""
-        if node.type != "call_expression":
+        got = write_fingerprint(node, self.stream, self.instance)
+        if got is None:
             return None
-        callee = node.child_by_field_name("function")
-        args = _args(node)
-        if callee is None:
-            return None
-        value: Node | None = None
-        if (callee.type == "member_expression" and len(args) == 1
-                and text(callee.child_by_field_name("object") or callee) == self.stream):
-            head = f"m:{text(callee.child_by_field_name('property') or callee)}"
-            value = args[0]
-        elif callee.type == "identifier" and len(args) == 2 and text(_strip(args[0])) == self.stream:
-            if text(_strip(args[1])) == self.instance:
-                return None  # a superclass serializer, not a write
-            head, value = f"f:{text(callee)}", args[1]
-        else:
-            return None
-        fingerprint = f"{head}|{_value_shape(value, self.stream)}"
+        fingerprint, value = got
         return Op(fingerprint, self.streams.write_kind(fingerprint), self._value_name(value))
 
     def _value_name(self, value: Node) -> str | None:
@@ -167,27 +158,6 @@ class _Walker:
             return None
         left = expr.child_by_field_name("left")
         return _property_name(left, fn.params[0]) if left is not None else None
-
-
-def _value_shape(value: Node, stream: str) -> str:
-    value = _strip(value)
-    if value.type == "ternary_expression":
-        cons = value.child_by_field_name("consequence")
-        alt = value.child_by_field_name("alternative")
-        if cons is not None and alt is not None and (text(cons), text(alt)) == ("1", "0"):
-            return "?1:0"
-    if value.type == "binary_expression":
-        left = value.child_by_field_name("left")
-        if left is not None and text(left) in ("''", '""'):
-            inner = _value_shape(value.child_by_field_name("right") or value, stream)
-            return "''+" + (inner if inner.startswith("g:") else "v")
-    if value.type == "call_expression":
-        callee = value.child_by_field_name("function")
-        if callee is not None and callee.type == "identifier":
-            args = _args(value)
-            if args and text(_strip(args[0])) == stream:
-                return f"g:{text(callee)}"
-    return "v"
 
 
 def walk_serializer(index: JsIndex, streams: Streams, fn: Function, *, writing: bool) -> Walked:

@@ -30,9 +30,70 @@ _PENDING = "pending"
 
 
 def _strip(node: Node) -> Node:
+    """The expression that gives the value: inside parentheses, and the last of a comma
+    sequence (``(Nw[e]=ty+Ny, a)`` is how emulated stack traces wrap every value)."""
+    while True:
+        if node.type == "parenthesized_expression" and node.named_child_count == 1:
+            node = node.named_children[0]
+        elif node.type == "sequence_expression" and node.named_child_count:
+            node = _temporary(node) or node.named_children[-1]
+        else:
+            return node
+
+
+def _temporary(sequence: Node) -> Node | None:
+    """``(Ow=X, Nw[c]=…, Ow)`` evaluates to X: a temporary assigned and then read back."""
+    items = _flat_sequence(sequence)
+    last = items[-1]
+    if last.type != "identifier":
+        return None
+    name = text(last)
+    for item in reversed(items[:-1]):
+        item = _unparen(item)
+        if item.type == "assignment_expression":
+            left = item.child_by_field_name("left")
+            if left is not None and left.type == "identifier" and text(left) == name:
+                return item.child_by_field_name("right")
+    return None
+
+
+def _unparen(node: Node) -> Node:
     while node.type == "parenthesized_expression" and node.named_child_count == 1:
         node = node.named_children[0]
     return node
+
+
+def _flat_sequence(node: Node) -> list[Node]:
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == "sequence_expression":
+            stack.extend(reversed(current.named_children))
+        else:
+            out.append(current)
+    return out
+
+
+def returned_value(fn: Function) -> Node | None:
+    """What a function returns: its last ``return x``, where a local assigned just before
+    (``c=X;…;return c``) stands for X."""
+    statements = fn.statements
+    returns = [s for s in statements if s.type == "return_statement" and s.named_children]
+    if not returns:
+        return None
+    value = _strip(returns[-1].named_children[0])
+    if value.type != "identifier":
+        return value
+    name = text(value)
+    for statement in reversed(statements):
+        for node in walk(statement):
+            if node.type == "assignment_expression":
+                left = node.child_by_field_name("left")
+                if left is not None and left.type == "identifier" and text(left) == name:
+                    right = node.child_by_field_name("right")
+                    return _strip(right) if right is not None else None
+    return value
 
 
 def _is_var(node: Node | None, var: str) -> bool:
@@ -50,7 +111,10 @@ def is_raw(node: Node, var: str) -> bool:
     if node.type != "subscript_expression":
         return False
     obj, index = node.child_by_field_name("object"), node.child_by_field_name("index")
-    if obj is None or index is None or obj.type != "member_expression":
+    if obj is None or index is None:
+        return False
+    obj = _strip(obj)
+    if obj.type != "member_expression":
         return False
     if not _is_var(obj.child_by_field_name("object"), var):
         return False
@@ -58,6 +122,8 @@ def is_raw(node: Node, var: str) -> bool:
     if index.type != "update_expression" or index.children[0].type != "--":
         return False
     target = index.child_by_field_name("argument")
+    if target is not None:
+        target = _strip(target)
     return target is not None and target.type == "member_expression" and _is_var(
         target.child_by_field_name("object"), var)
 
@@ -104,6 +170,50 @@ def read_fingerprint(node: Node, var: str) -> str | None:
     if len(args) == 1 and is_raw(args[0], var):
         return f"f:{name}(raw)"
     return None
+
+
+def write_fingerprint(node: Node, stream: str, instance: str) -> tuple[str, Node] | None:
+    """``w.m(v)`` or ``f(w, v)``: the fingerprint of a write and its value; None for anything
+    else, including ``f(w, instance)`` (a superclass serializer)."""
+    if node.type != "call_expression":
+        return None
+    callee = node.child_by_field_name("function")
+    args = _args(node)
+    if callee is None:
+        return None
+    if callee.type == "member_expression" and len(args) == 1 and _is_var(
+            callee.child_by_field_name("object"), stream):
+        head, value = f"m:{text(callee.child_by_field_name('property') or callee)}", args[0]
+    elif callee.type == "identifier" and len(args) == 2 and _is_var(args[0], stream):
+        if _is_var(args[1], instance):
+            return None
+        head, value = f"f:{text(callee)}", args[1]
+    else:
+        return None
+    return f"{head}|{value_shape(value, stream)}", value
+
+
+def value_shape(value: Node, stream: str) -> str:
+    """How a written value is transformed: ``?1:0`` (writeBoolean inlined), ``''+v`` (writeInt
+    inlined), ``''+g:F`` (writeString inlined: ``''+addString(w, s)``), ``g:F``, else ``v``."""
+    value = _strip(value)
+    if value.type == "ternary_expression":
+        cons = value.child_by_field_name("consequence")
+        alt = value.child_by_field_name("alternative")
+        if cons is not None and alt is not None and (text(cons), text(alt)) == ("1", "0"):
+            return "?1:0"
+    if value.type == "binary_expression":
+        left = value.child_by_field_name("left")
+        if left is not None and text(left) in ("''", '""'):
+            inner = value_shape(value.child_by_field_name("right") or value, stream)
+            return "''+" + (inner if inner.startswith("g:") else "v")
+    if value.type == "call_expression":
+        callee = value.child_by_field_name("function")
+        if callee is not None and callee.type == "identifier":
+            args = _args(value)
+            if args and _is_var(args[0], stream):
+                return f"g:{text(callee)}"
+    return "v"
 
 
 @dataclass
@@ -156,19 +266,13 @@ class Streams:
 
     def _body_kind(self, fn: Function, var: str) -> Kind | None:
         """The kind a reader function returns: one returned read, or readObject's shape."""
-        statements = fn.statements
-        if len(statements) == 1 and statements[0].type == "return_statement":
-            value = statements[0].named_children[0] if statements[0].named_children else None
-            if value is None:
-                return None
-            value = _last_of_sequence(value)
-            fingerprint = read_fingerprint(value, var)
-            if fingerprint is not None:
-                return self.read_kind(fingerprint)
-            return None
         if _looks_like_read_object(fn, var):
             return "Object"
-        return None
+        value = returned_value(fn)
+        if value is None:
+            return None
+        fingerprint = read_fingerprint(value, var)
+        return self.read_kind(fingerprint) if fingerprint is not None else None
 
     def _looks_like_long_decoder(self, fn: Function, depth: int) -> bool:
         """GWT's base-64 → long: a loop over the characters of its argument."""
@@ -191,24 +295,42 @@ class Streams:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def write_kind(self, fingerprint: str) -> Kind | None:
+    def write_kind(self, fingerprint: str, depth: int = 3) -> Kind | None:
         anchored = self.write_anchors.get(fingerprint)
         if anchored is not None:
             return anchored
-        shape = fingerprint.rpartition("|")[2]
+        head, _, shape = fingerprint.partition("|")
         if shape == "?1:0":
             return "boolean"
         if shape == "''+v":
             return "numeric"
-        return None
+        if shape != "v" or depth == 0:
+            return None
+        kind, _, name = head.partition(":")
+        writers = ([self.index.function(name)] if kind == "f"
+                   else self.index.methods.get(name, []))
+        kinds = {self._writer_body_kind(fn, kind == "m", depth) for fn in writers if fn}
+        return kinds.pop() if len(kinds) == 1 else None
 
-
-def _last_of_sequence(node: Node) -> Node:
-    """``(clinit(), x)`` evaluates to ``x``."""
-    node = _strip(node)
-    while node.type == "sequence_expression" and node.named_children:
-        node = _strip(node.named_children[-1])
-    return node
+    def _writer_body_kind(self, fn: Function, method: bool, depth: int) -> Kind | None:
+        """A writer function that passes its value on to one known write (``writeString(w,
+        s)`` = ``append(w, ''+addString(w, s))``) has that write's kind."""
+        stream, value = ("this", fn.params[0]) if method else (fn.params[0], fn.params[1])
+        if not fn.params or (not method and len(fn.params) < 2):
+            return None
+        found: list[str] = []
+        stack = [fn.body]
+        while stack:  # outermost writes only: ``append(w, ''+addString(w, s))`` is one write
+            node = stack.pop()
+            got = write_fingerprint(node, stream, "\0")
+            if got is not None and value in {text(n) for n in walk(got[1])
+                                             if n.type == "identifier"}:
+                found.append(got[0])
+                continue
+            stack.extend(node.named_children)
+        if len(found) != 1:
+            return None
+        return self.write_kind(found[0], depth - 1)
 
 
 def _looks_like_string_table(fn: Function) -> bool:

@@ -171,3 +171,18 @@ def test_unknown_reader_makes_the_class_opaque_not_guessed():
                    "a['p.U/1']=[Tb,Vb];")
     entry = build.types["p.U"]
     assert entry.form == "opaque" and "Zz" in (entry.note or "")
+
+
+def test_emulated_stack_trace_wrappers_are_seen_through():
+    """``compiler.stackMode=emulated`` wraps every value: ``(Nw[c]=x+y, a)`` and temporaries
+    ``(Ow=X, Nw[c]=…, Ow)``; a local assigned then returned (``c=X;…;return c``)."""
+    build = derive(
+        "function Rd(a){var b,c;Lw[b=++Mw]=Rd;c=Bb((Nw[b]=q+r,a),(Ow=(Nw[b]=q+s,a.c)"
+        "[Nw[b]=q+s,--(Nw[b]=q+r,a).b],Nw[b]=q+t,Ow));Mw=b-1;return c}"
+        "function Tb(a){return new Ub}"
+        "function Vb(a,b){var c;Lw[c=++Mw]=Vb;Vm((Nw[c]=q+e,b),(Ow=Rd(a),Nw[c]=q+e,Ow));"
+        "(Nw[c]=q+f,b).x=(Ow=!!(Nw[c]=q+g,a.c)[Nw[c]=q+g,--(Nw[c]=q+h,a).b],Nw[c]=q+i,Ow);"
+        "Mw=c-1}",
+        "a['p.Em/1']=[Tb,Vb];",
+    )
+    assert kinds(build, "p.Em") == ["String", "boolean"]
