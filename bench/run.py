@@ -24,11 +24,13 @@ BENCHES = [
     ("Trunk inventory: vats vs the bound vs a sequential client; cold/warm start; memory",
      "bench/inventory.py", []),
     ("Codec: decode throughput next to json.loads", "bench/codec.py", []),
+    ("Permutation: deriving every layout from a compiled permutation", "bench/derive.py", []),
     ("Sandbox: RPC/s served (no injected latency)", "bench/sandbox_rps.py", []),
     ("Bulk change of 200 trunks with a fault in the middle (report = audit = state)",
      "bench/bulk_fault.py", ["--fault", "reset-after"]),
 ]
 QUICK_ARGS = {"bench/inventory.py": ["--quick"], "bench/codec.py": ["--rows", "5000"],
+              "bench/derive.py": ["--mb", "0.5", "--runs", "2"],
               "bench/sandbox_rps.py": ["--calls", "1000"],
               "bench/bulk_fault.py": ["--abonents", "200"]}
 

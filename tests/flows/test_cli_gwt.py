@@ -61,3 +61,40 @@ def test_unknown_class_without_schema_exits_2():
 def test_encode_bad_json_exits_2():
     out = run("gwt", "encode", stdin=b'{"kind": "request"')
     assert out.returncode == 2
+
+
+def _permutation(tmp_path):
+    from tests.scraper.gwt.permutation.test_shapes import BUILTIN_ROWS, RUNTIME
+
+    program = (RUNTIME + "var jb='DispatcherGwtService',kb='EAA49B7B1A97DFBDC367A2E2573FB3B7';"
+               "function pc(){qc.call(this,rc(),jb,kb,new sc)}"
+               "function tc(b,c){var a,e;e=new uc(b,'DispatcherService_Proxy','getForm');"
+               "a=vc(e,'ru.cti.vpbx.shared.services.DispatcherService',1);wc(a,ab);xc(a,c)}"
+               "function Tb(a){return new Ub}function Vb(a,b){b.x=Ib(a);b.y=Lg(a)}"
+               f"function Tz(){{var a;a={{}};{BUILTIN_ROWS}a['p.K/12']=[Tb,Vb];return a}}")
+    path = tmp_path / "ABC.cache.js"
+    path.write_text(program)
+    return path
+
+
+def test_schema_services_and_decode_with_a_permutation(tmp_path):
+    path = _permutation(tmp_path)
+    schema = run("gwt", "schema", str(path))
+    assert schema.returncode == 0, schema.stderr
+    assert json.loads(schema.stdout)["p.K"]["fields"] == [["f0", "java.lang.String"],
+                                                          ["f1", "long"]]
+    services = json.loads(run("gwt", "services", str(path)).stdout)["services"]
+    assert services[0]["path"] == "DispatcherGwtService"
+    assert services[0]["methods"] == [{"name": "getForm", "params": ["java.lang.Long/4227064769"]}]
+    answer = b"//OK['D',2,1,[\"p.K/12\",\"hello\"],0,7]"  # read backwards: K, "hello", 3
+    decoded = run("gwt", "decode", "--permutation", str(path), stdin=answer)
+    assert decoded.returncode == 0, decoded.stderr
+    value = json.loads(decoded.stdout)["value"]
+    assert value["f0"] == "hello" and value["f1"] == 3
+
+
+def test_not_a_permutation_exits_2_with_a_message(tmp_path):
+    path = tmp_path / "app.js"
+    path.write_text("console.log('hi')")
+    out = run("gwt", "schema", str(path))
+    assert out.returncode == 2 and b"not a compiled GWT permutation" in out.stderr
