@@ -11,7 +11,8 @@ each branch names its consequence, so a caller knows what to do without reading 
     │   │   └── UnknownClassError       — a class the schema registry does not know
     │   ├── EncodeError         — we were asked to build something illegal
     │   ├── SchemaError         — a schema file or registry entry is malformed
-    │   └── PermutationError    — JavaScript that is not a GWT permutation we can derive from
+    │   ├── PermutationError    — JavaScript that is not a GWT permutation we can derive from
+    │   └── DriftError          — the live build no longer has a field a flow needs (a report)
     ├── ServerError             — the server answered, but with a failure
     │   ├── RemoteException     — a GWT ``//EX``: carries the Java class and message
     │   │   └── IncompatibleClientError — IncompatibleRemoteServiceException: re-learn the build
@@ -99,6 +100,23 @@ class PermutationError(ProtocolError):
 
     def __init__(self, message: str, *, reason: str) -> None:
         self.reason = reason
+        super().__init__(message)
+
+
+class DriftError(ProtocolError):
+    """The live build's layout of ``schema_class`` leaves a field a flow needs unresolved.
+
+    ``report`` is the whole comparison (ours next to the live layout); ``schema_file`` the
+    derived schema a user can name slots in and pass with ``--schema``.
+    """
+
+    def __init__(self, message: str, *, schema_class: str, live_class: str | None,
+                 missing: list[str], report: str, schema_file: str | None = None) -> None:
+        self.schema_class = schema_class
+        self.live_class = live_class
+        self.missing = missing
+        self.report = report
+        self.schema_file = schema_file
         super().__init__(message)
 
 

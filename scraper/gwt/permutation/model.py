@@ -116,7 +116,7 @@ class DerivedBuild:
         # class of this schema or one the codec knows
         for name in sorted(self.types):
             entry = self.types[name]
-            if name.startswith(_CODEC_KNOWS):
+            if name.startswith(CODEC_KNOWS):
                 continue
             if entry.form == "enum":
                 schema[name] = {"enum": [], "signature": entry.signature}
@@ -126,7 +126,7 @@ class DerivedBuild:
 
 
 #: GWT's and the JRE's classes: the codec knows their layouts (with their real field names)
-_CODEC_KNOWS = ("java.", "javax.", "com.google.gwt.")
+CODEC_KNOWS = ("java.", "javax.", "com.google.gwt.")
 
 
 def declared_type(kind: Kind) -> str:

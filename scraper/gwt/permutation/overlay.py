@@ -4,8 +4,8 @@ The live build's layouts come from its permutation (``derive``); a schema file w
 (names, declared types) only *names* slots of them, and only where that is certain:
 
 * a class is bound by its name (when the schema's name is fact) or, for a schema class marked
-  ``"binding": "structure"`` (its name is our invention), to every live class whose slots match
-  its own slot for slot;
+  ``"binding": "structure"`` (its name is our invention), to the live class an answer carries
+  where the flow expects that schema class (``Binder.view``);
 * a name applies to a live slot when the class, the slot's position and its kind agree. When the
   live class gained or lost fields, GWT's field order (sorted by name) keeps the others in order,
   so a name still applies where the schema's slots embed into the live ones in exactly one way
@@ -14,12 +14,22 @@ The live build's layouts come from its permutation (``derive``); a schema file w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scraper.gwt.permutation.model import NUMERIC_KINDS, DerivedBuild, Kind, Slot, declared_type
+from scraper.errors import DriftError
+from scraper.gwt.permutation.model import (
+    CODEC_KNOWS,
+    NUMERIC_KINDS,
+    DerivedBuild,
+    Kind,
+    Slot,
+    declared_type,
+)
 from scraper.gwt.schema import ClassSchema, FieldSpec, Registry, gwt_registry
 from scraper.gwt.types import parse_type
+from scraper.gwt.values import Instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,44 +158,33 @@ def _embeddings(small: list[Kind], big: list[Kind]) -> list[set[int]]:
 
 
 def apply_overlay(build: DerivedBuild, schema: dict[str, Any]) -> Overlaid:
-    """The live build's classes named by ``schema`` where certain, and the drift."""
+    """The registry to decode the live build with: every derived class, its slots named by
+    ``schema`` where the class is bound by name and the name is certain (others ``f<i>``).
+    Classes bound by structure are named later, when an answer carries them (``Binder``)."""
     registry = gwt_registry()
-    live_classes = [t for t in build.types.values() if t.form == "class"]
-    for entry in build.types.values():  # enums, and anything the schema never names
-        if entry.form in ("class", "enum") and not entry.name.startswith(("java.", "com.google.gwt.")):
+    for entry in build.types.values():
+        if entry.form in ("class", "enum") and not entry.name.startswith(CODEC_KNOWS):
             registry.load_schema_dict({entry.name: _plain(build, entry.name)}, source="<derived>")
     drift: list[ClassDrift] = []
     named: set[str] = set()
     for name in sorted(n for n in schema if not n.startswith("$")):
         spec = schema[name]
-        if not isinstance(spec, dict) or "enum" in spec:
+        if not isinstance(spec, dict) or "enum" in spec or spec.get("binding") == "structure":
             continue
         ours = _flat_overlay(schema, name)
-        if spec.get("binding") == "structure":
-            targets = [t.name for t in live_classes if _matches(ours, build.flat_fields(t.name))]
-            how = "structure"
-        else:
-            targets = [name] if name in build.types and build.types[name].form == "class" else []
-            how = "name"
-        if not targets:
+        live_entry = build.types.get(name)
+        if live_entry is None or live_entry.form != "class":
             drift.append(ClassDrift(name, None, "none", ours, ()))
             continue
-        for target in targets:
-            live = build.flat_fields(target)
-            positions = _positions(ours, live)
-            changed = bool(spec.get("signature")) and how == "name" and (
-                spec["signature"] != build.types[target].signature)
-            drift.append(ClassDrift(name, target, how, ours, live, positions, changed))
-            registry.add(_named_class(build, target, ours, positions))
-            named.add(target)
-    unknown = sorted(t.name for t in live_classes
-                     if t.name not in named and not t.name.startswith(("java.", "com.google.gwt.")))
+        live = build.flat_fields(name)
+        positions = _positions(ours, live)
+        changed = bool(spec.get("signature")) and spec["signature"] != live_entry.signature
+        drift.append(ClassDrift(name, name, "name", ours, live, positions, changed))
+        registry.add(_named_class(build, name, ours, positions))
+        named.add(name)
+    unknown = sorted(t.name for t in build.types.values() if t.form == "class"
+                     and t.name not in named and not t.name.startswith(CODEC_KNOWS))
     return Overlaid(registry, drift, unknown)
-
-
-def _matches(ours: tuple[OverlaySlot, ...], live: tuple[Slot, ...]) -> bool:
-    return len(ours) == len(live) and all(
-        compatible(o.kind, s.kind) for o, s in zip(ours, live, strict=True))
 
 
 def _plain(build: DerivedBuild, name: str) -> dict[str, Any]:
@@ -213,3 +212,82 @@ def _named_class(build: DerivedBuild, target: str, ours: tuple[OverlaySlot, ...]
         type_name = types[name] if name is not None else declared_type(slot.kind)
         fields.append(FieldSpec(name or f"f{i}", parse_type(type_name), type_name))
     return ClassSchema(target, tuple(fields), entry.superclass, entry.signature)
+
+
+def _default(kind: Kind) -> object:
+    if kind == "boolean":
+        return False
+    if kind in NUMERIC_KINDS or kind == "long":
+        return 0
+    return None
+
+
+class Binder:
+    """Our names on live objects, bound once per (live class, schema class) pair.
+
+    Why lazily: a schema class whose name is our invention can only be bound "where the answer
+    carries it" — the flow says what it expects (the list answer, a row), the answer says which
+    live class it is, and the two layouts must agree on every slot the flow needs.
+    """
+
+    def __init__(self, build: DerivedBuild, schema: dict[str, Any], registry: Registry,
+                 on_drift: Callable[[ClassDrift], None] | None = None) -> None:
+        self.build = build
+        self.schema = schema
+        self.registry = registry
+        self.on_drift = on_drift
+        self._bindings: dict[tuple[str, str], ClassDrift] = {}
+
+    def bind(self, live_class: str, schema_class: str) -> ClassDrift:
+        key = (live_class, schema_class)
+        found = self._bindings.get(key)
+        if found is None:
+            ours = _flat_overlay(self.schema, schema_class)
+            entry = self.build.types.get(live_class)
+            spec = self.schema.get(schema_class) or {}
+            by_name = live_class == schema_class
+            if entry is None or entry.form != "class":
+                found = ClassDrift(schema_class, None, "none", ours, ())
+            else:
+                live = self.build.flat_fields(live_class)
+                changed = by_name and bool(spec.get("signature")) and (
+                    spec["signature"] != entry.signature)
+                found = ClassDrift(schema_class, live_class, "name" if by_name else "structure",
+                                   ours, live, _positions(ours, live), changed)
+            self._bindings[key] = found
+            if not found.same and self.on_drift is not None:
+                self.on_drift(found)
+        return found
+
+    def _require(self, drift: ClassDrift, needs: Iterable[str]) -> None:
+        missing = [n for n in needs if n not in drift.resolved]
+        if drift.live_class is None or missing:
+            raise DriftError(
+                f"the live build's {drift.live_class or 'classes'} no longer carry what vats "
+                f"reads as {drift.schema_class}: {', '.join(missing) or 'no such class'} "
+                "cannot be placed without guessing",
+                schema_class=drift.schema_class, live_class=drift.live_class, missing=missing,
+                report=drift.describe())
+
+    def view(self, value: Instance, schema_class: str, needs: Iterable[str] = ()) -> Instance:
+        """``value`` with our names on the slots they certainly denote (others unchanged)."""
+        drift = self.bind(value.class_name, schema_class)
+        self._require(drift, needs)
+        by_position = {pos: name for name, pos in drift.resolved.items()}
+        names = [spec.name for spec in self.registry.fields_of(value.class_name)]
+        fields = {by_position.get(i, name): value.fields.get(name)
+                  for i, name in enumerate(names)}
+        return Instance(value.signature, fields)
+
+    def make(self, schema_class: str, values: dict[str, Any], needs: Iterable[str] = ()) -> Instance:
+        """A live object of ``schema_class`` (bound by name) from our names: every slot the
+        live class has is filled, slots we cannot name get GWT's defaults (null, 0, false)."""
+        drift = self.bind(schema_class, schema_class)
+        self._require(drift, needs)
+        by_position = {pos: name for name, pos in drift.resolved.items()}
+        names = [spec.name for spec in self.registry.fields_of(schema_class)]
+        fields: dict[str, Any] = {}
+        for i, (name, slot) in enumerate(zip(names, drift.live, strict=True)):
+            ours = by_position.get(i)
+            fields[name] = values.get(ours) if ours is not None else _default(slot.kind)
+        return Instance(self.build.types[schema_class].signature, fields)

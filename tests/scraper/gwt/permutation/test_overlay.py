@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from scraper.errors import DriftError
 from scraper.gwt import Instance, build_response, gwt_registry, parse_response
-from scraper.gwt.permutation.overlay import apply_overlay
+from scraper.gwt.permutation.overlay import Binder, apply_overlay
 from tests.scraper.gwt.permutation.test_shapes import derive
 
 # the live build: Row(String, String, boolean, int) extends Rec(Object id)
@@ -21,21 +24,56 @@ ROW_FIELDS = [["name", "java.lang.String"], ["phone", "java.lang.String"],
               ["active", "boolean"], ["type", "int"]]
 
 
-def test_invented_class_binds_by_structure_and_decodes_by_our_names():
-    build = derive(LIVE, ROWS)
-    overlaid = apply_overlay(build, row_schema("p.Invented", ROW_FIELDS, binding="structure"))
-    (drift,) = [d for d in overlaid.drift if d.schema_class == "p.Invented"]
-    assert drift.live_class == "p.Live" and drift.bound_by == "structure" and drift.same
-    assert overlaid.resolved("p.Invented", {"phone", "id", "active"})
+def _truth_response(fields=ROW_FIELDS):
     truth = gwt_registry()
-    truth.load_schema_dict(row_schema("p.Live", ROW_FIELDS, signature="p.Live/11")
+    truth.load_schema_dict(row_schema("p.Live", fields, signature="p.Live/11")
                            | {"p.Rec": REC["p.Rec"]})
     value = Instance("p.Live/11", {"name": "Иван", "phone": "79000000001",
-                                             "active": True, "type": 8, "id": 5})
-    text = build_response(value, declared_type="java.lang.Object", registry=truth)
-    decoded = parse_response(text, overlaid.registry).value
-    assert decoded.get("phone") == "79000000001" and decoded.get("type") == 8
-    assert decoded.get("id") == 5 and decoded.get("active") is True
+                                   "active": True, "type": 8, "id": 5})
+    return build_response(value, declared_type="java.lang.Object", registry=truth)
+
+
+def test_invented_class_binds_by_structure_where_the_answer_carries_it():
+    build = derive(LIVE, ROWS)
+    schema = row_schema("p.Invented", ROW_FIELDS, binding="structure")
+    overlaid = apply_overlay(build, schema)
+    assert "p.Live" in overlaid.unknown_live  # nothing binds it before an answer arrives
+    seen = []
+    binder = Binder(build, schema, overlaid.registry, on_drift=seen.append)
+    decoded = parse_response(_truth_response(), overlaid.registry).value
+    row = binder.view(decoded, "p.Invented", needs={"phone", "id", "active", "type"})
+    assert row.get("phone") == "79000000001" and row.get("type") == 8
+    assert row.get("id") == 5 and row.get("active") is True
+    assert seen == []  # same layout: no drift to log
+
+
+def test_view_with_an_added_field_names_what_is_certain_and_refuses_what_is_not():
+    build = derive(LIVE, ROWS)
+    ours = [["phone", "java.lang.String"], ["active", "boolean"], ["type", "int"]]
+    schema = row_schema("p.Invented", ours, binding="structure")
+    overlaid = apply_overlay(build, schema)
+    seen = []
+    binder = Binder(build, schema, overlaid.registry, on_drift=seen.append)
+    decoded = parse_response(_truth_response(), overlaid.registry).value
+    row = binder.view(decoded, "p.Invented", needs={"active", "type", "id"})
+    assert (row.get("active"), row.get("type"), row.get("id")) == (True, 8, 5)
+    assert "phone" not in row.fields  # one of two Strings is new: not guessed
+    assert len(seen) == 1 and seen[0].unresolved == ["phone"]
+    with pytest.raises(DriftError) as info:
+        binder.view(decoded, "p.Invented", needs={"phone"})
+    assert info.value.missing == ["phone"] and info.value.live_class == "p.Live"
+    assert len(seen) == 1  # logged once per binding
+
+
+def test_make_fills_unnamed_live_slots_with_gwt_defaults():
+    build = derive(LIVE, ROWS)
+    ours = [["name", "java.lang.String"], ["phone", "java.lang.String"], ["type", "int"]]
+    schema = row_schema("p.Live", ours, signature="p.Live/11")
+    overlaid = apply_overlay(build, schema)
+    binder = Binder(build, schema, overlaid.registry)
+    made = binder.make("p.Live", {"name": "x", "phone": "7", "type": 3, "id": 9})
+    assert list(made.fields.values()) == ["x", "7", False, 3, 9]
+    assert made.signature == "p.Live/11"
 
 
 def test_a_name_bound_class_keeps_its_names_when_unchanged():
