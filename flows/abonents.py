@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable
 
 from flows import navigate
 from scraper.browser.learned import Learned
+from scraper.browser.livebuild import LiveBuild
 from scraper.browser.session import BrowserSession
 from scraper.errors import FlowError
 from scraper.gwt import Instance, Request, parse_request
 from scraper.models import AbonentRow, Filters
+from scraper.profile import LIST_RECORD, LIST_REQUEST, LIST_RESPONSE
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ def list_request(learned: Learned, session: BrowserSession, *, page: int, size: 
     model = request.param(0)
     if not isinstance(model, Instance):
         raise FlowError("the list call's parameter is not the request model any more")
+    model = session.live.view(model, LIST_REQUEST)
+    request.params[0].value = model
     fields = model.fields
     fields["exactMatch"] = False  # plain bools: the writer shares Boolean.FALSE like GWT does
     fields["searchText"] = None
@@ -53,12 +57,16 @@ def list_request(learned: Learned, session: BrowserSession, *, page: int, size: 
     return learned.retarget(request)
 
 
-def rows_of(value: object) -> tuple[int, list[AbonentRow]]:
-    """(total count, rows) of a list answer."""
+def rows_of(value: object, live: LiveBuild | None = None) -> tuple[int, list[AbonentRow]]:
+    """(total count, rows) of a list answer, named by ``live`` (the session's build)."""
     if not isinstance(value, Instance):
         raise FlowError("the list answer is not the response model")
+    if live is not None:
+        value = live.view(value, LIST_RESPONSE)
     rows = []
     for record in value.get("records") or []:
+        if live is not None:
+            record = live.view(record, LIST_RECORD)
         rows.append(AbonentRow(
             abonent_id=record.get("id"), name=record.get("name"), phone=record.get("phone"),
             active=record.get("active"), blocked=record.get("blocked"),
@@ -94,7 +102,7 @@ async def list_abonents(session: BrowserSession, filters: Filters | None = None,
         response = await session.call(
             lambda learned: list_request(learned, session, page=index, size=page_size,
                                          filters=filters), read_only=True)
-        total, rows = rows_of(response.value)
+        total, rows = rows_of(response.value, session.live)
         if on_rows is not None:
             on_rows(rows)
         return total, rows

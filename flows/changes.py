@@ -39,15 +39,15 @@ from scraper.errors import (
 )
 from scraper.gwt import Boxed, EnumValue, Instance, Param, Request, parse_request
 from scraper.models import AbonentRow, Trunk
+from scraper.profile import DEVICE_FORM as DEVICE_FORM_CLASS
+from scraper.profile import DEVICE_RECORD, RECORD
 
 log = logging.getLogger(__name__)
 
 Action = Literal["enable", "disable", "add-device", "remove-device"]
 ACTIONS: tuple[Action, ...] = ("enable", "disable", "add-device", "remove-device")
 SWITCH_SERVICE = "ru.cti.vpbx.shared.services.AbonentDeviceFormGwtService"  # [R]
-FORM_CLASS = "ru.cti.vpbx.shared.models.form.device.AbonentDeviceFormGWTModel"
-RECORD_CLASS = "ru.cti.vpbx.shared.models.form.device.AbonentDeviceRecordGWTModel"
-RECORD_BASE = "ru.cti.vpbx.shared.models.codebase.RecordGWTModel"
+FORM_CLASS, RECORD_CLASS, RECORD_BASE = DEVICE_FORM_CLASS, DEVICE_RECORD, RECORD
 # the captured "add SIP device" request's constants (captures.md §3)
 DEVICE_NAME, DEVICE_TYPE = "SIP-phone", "Generic SIP Phone"
 THROTTLE_LIMIT = 12  # 429/503 answers tolerated per item before it is reported failed
@@ -119,7 +119,8 @@ def decide(trunk: Trunk, action: Action) -> tuple[Literal["apply", "skip"], str]
 
 
 async def read_trunk(session: BrowserSession, row: AbonentRow) -> Trunk | None:
-    item = trunk_from_form(row, await read_form(session, row.abonent_id), session.enterprise_id)
+    item = trunk_from_form(row, await read_form(session, row.abonent_id), session.enterprise_id,
+                           session.live)
     return item if isinstance(item, Trunk) else None
 
 
@@ -184,21 +185,22 @@ def device_form(learned: Learned, session: BrowserSession, *, abonent_id: int,
     """The device form exactly as captured: one new record (create) or none (remove)."""
     registry = session.registry
     owner = Boxed(learned.signature("java.lang.Long", registry), abonent_id)
-    nulls = {name: None for name in ("identifyLine", "phone", "reservedDeviceId",
-                                     *(f"unknown{i:02d}" for i in range(6, 17)))}
     devices: list[Any] = []
     if device_id is not None:
-        devices.append(Instance(learned.signature(RECORD_CLASS, registry), {
+        devices.append(session.live.make(RECORD_CLASS, {
             "abonentId": owner, "enabled": True, "deviceId": device_id,
             "enterpriseId": enterprise_id, "identifyLine": identify_line, "sipLogin": None,
             "sipPassword": None, "deviceName": DEVICE_NAME, "unknown09": None,
             "unknown10": None, "unknown11": None, "deviceTypeId": 1, "unknown13": True,
-            "deviceTypeName": DEVICE_TYPE, "id": None}))
-    return Instance(learned.signature(FORM_CLASS, registry), {
+            "deviceTypeName": DEVICE_TYPE, "id": None},
+            learned.signature(RECORD_CLASS, registry)))
+    nulls = {name: None for name in ("identifyLine", "phone", "reservedDeviceId",
+                                     *(f"unknown{i:02d}" for i in range(6, 17)))}
+    return session.live.make(FORM_CLASS, {
         "devices": devices, "unknownList02": [], **nulls,
         # the captured create request shares the record's Long (a back-reference, -4)
         "id": owner if devices else abonent_id,
-    })
+    }, learned.signature(FORM_CLASS, registry))
 
 
 def update_request(learned: Learned, session: BrowserSession, form: Instance) -> Request:
@@ -233,7 +235,8 @@ async def _send(session: BrowserSession, item: PlanItem, row: AbonentRow) -> Non
         return
     device: int | None = None
     if item.action == "add-device":
-        form = await read_form(session, row.abonent_id)  # fresh: its reserved device id
+        # fresh: its reserved device id
+        form = session.live.view(await read_form(session, row.abonent_id), DEVICE_FORM_CLASS)
         device = form.get("reservedDeviceId")
         if device is None:
             raise FlowError("the form names no device id for a new device")

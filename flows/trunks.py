@@ -17,10 +17,13 @@ from typing import Any
 from flows import navigate
 from flows.abonents import list_abonents
 from scraper.browser.learned import Learned
+from scraper.browser.livebuild import LiveBuild
 from scraper.browser.session import BrowserSession
-from scraper.errors import FlowError, UsageError, VatsError
+from scraper.errors import DriftError, FlowError, UsageError, VatsError
 from scraper.gwt import EnumValue, Instance, Request, parse_request
 from scraper.models import Abonent, AbonentRow, Filters, Trunk
+from scraper.profile import DEVICE_FORM as DEVICE_FORM_CLASS
+from scraper.profile import DEVICE_RECORD
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +68,16 @@ def abonent_of(row: AbonentRow, enterprise_id: int | None) -> Abonent:
                    marked_for_deletion=row.marked_for_deletion)
 
 
-def trunk_from_form(row: AbonentRow, form: object, enterprise_id: int | None) -> Trunk | Abonent:
+def trunk_from_form(row: AbonentRow, form: object, enterprise_id: int | None,
+                    live: LiveBuild | None = None) -> Trunk | Abonent:
     """A Trunk when the form carries a ``mobsip_`` identify line, else a plain Abonent."""
     if not isinstance(form, Instance):
         raise FlowError(f"abonent {row.abonent_id}: the device form is not an object")
+    if live is not None:
+        form = live.view(form, DEVICE_FORM_CLASS)
     devices = [d for d in (form.get("devices") or []) if isinstance(d, Instance)]
+    if live is not None:
+        devices = [live.view(d, DEVICE_RECORD) for d in devices]
     device = devices[0] if devices else None
     identify = form.get("identifyLine") or (device.get("identifyLine") if device else None)
     enterprise = (device.get("enterpriseId") if device else None) or enterprise_id
@@ -228,7 +236,9 @@ class _FormReader:
         item: Trunk | Abonent | None = None
         try:
             form = await read_form(self.session, row.abonent_id)
-            item = trunk_from_form(row, form, self.session.enterprise_id)
+            item = trunk_from_form(row, form, self.session.enterprise_id, self.session.live)
+        except DriftError:
+            raise  # the build, not this trunk: every other trunk would fail the same way
         except VatsError as exc:
             self.result.failures[row.abonent_id] = f"{type(exc).__name__}: {exc}"
             log.warning("could not read a trunk", extra={"abonent_id": row.abonent_id,

@@ -42,6 +42,9 @@ class AccountSettings(BaseSettings):
     state_dir: Path | None = Field(None, description="Where saved sessions live (0700).")
     audit_db: Path | None = Field(None, description="SQLite audit log of applied changes.")
     ca_cert: Path | None = Field(None, description="Extra CA certificate to trust (sandbox --tls).")
+    schema_files: list[Path] = Field(
+        default_factory=list,
+        description="Schema files (json-form.md format) naming slots of the live layouts.")
     ignore_https_errors: bool = False
 
     @field_validator("address")

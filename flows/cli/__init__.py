@@ -44,6 +44,10 @@ def _global(
         "--transport", envvar="VATS_TRANSPORT",
         help="Replay reads through the page's own fetch (page, the default: the browser's TLS) "
              "or Playwright's request context (request: faster, no 6-connection cap).")] = "page",
+    schema: Annotated[list[Path] | None, typer.Option(
+        "--schema", exists=True, dir_okay=False,
+        help="A schema file naming slots of the live layouts (e.g. the derived schema a drift "
+             "report points at, with your names); repeatable.")] = None,
     no_reuse: Annotated[bool, typer.Option(
         "--no-reuse", help="Do not reuse or save the logged-in session.")] = False,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
@@ -52,7 +56,7 @@ def _global(
     ctx.obj = CliState(address=address, login=login, password_stdin=password_stdin,
                        headed=headed, slow_mo=slow_mo, debug_dir=debug_dir, trace=trace,
                        chromium=chromium, ca_cert=ca_cert, reuse=not no_reuse, verbose=verbose,
-                       transport=transport)
+                       transport=transport, schemas=list(schema or []))
 
 
 @app.command()

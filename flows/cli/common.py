@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from flows.cli.logs import configure
 from scraper.browser.redact import Redactor
-from scraper.errors import LoginError, UsageError, VatsError
+from scraper.errors import DriftError, LoginError, UsageError, VatsError
 from scraper.settings import AccountSettings
 
 T = TypeVar("T")
@@ -37,6 +37,7 @@ class CliState:
     reuse: bool
     verbose: int
     transport: str = "page"
+    schemas: list[Path] = field(default_factory=list)
 
 
 def read_password(state: CliState) -> str | None:
@@ -73,6 +74,8 @@ def settings_for(state: CliState, **overrides: Any) -> AccountSettings:
             values[key] = value
     if state.ca_cert is not None:
         values["ignore_https_errors"] = True
+    if state.schemas:
+        values["schema_files"] = list(state.schemas)
     password = read_password(state)
     if password is not None:
         values["password"] = password
@@ -96,6 +99,10 @@ def run_async(state: CliState, redactor: Redactor, job: Callable[[], Awaitable[T
     except (LoginError, UsageError) as exc:
         typer.echo(f"vats: {redactor.text(str(exc))}", err=True)
         raise typer.Exit(2) from None
+    except DriftError as exc:
+        typer.echo(f"vats: the cabinet's build changed: {redactor.text(str(exc))}\n"
+                   f"drift report: {exc.report}", err=True)
+        raise typer.Exit(1) from None
     except VatsError as exc:
         typer.echo(f"vats: {type(exc).__name__}: {redactor.text(str(exc))}", err=True)
         raise typer.Exit(1) from None

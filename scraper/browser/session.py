@@ -24,9 +24,10 @@ from scraper.browser.capture import Capture, Exchange, Expectation, for_call
 from scraper.browser.debug import DebugRecorder
 from scraper.browser.host import BrowserHost
 from scraper.browser.learned import Learned
+from scraper.browser.livebuild import LiveBuild, build_cache_dir, load_live_build
 from scraper.browser.redact import Redactor
 from scraper.browser.rpc import Builder, CallPolicy, RpcCaller
-from scraper.browser.storage import forget_state, load_state, save_state, state_path
+from scraper.browser.storage import forget_state, load_state, save_state, state_dir, state_path
 from scraper.browser.transport import (
     FallbackTransport,
     LaneTransport,
@@ -45,14 +46,13 @@ from scraper.gwt import (
     discover_signatures,
     walk,
 )
+from scraper.profile import SECRET_FIELDS
 from scraper.settings import AccountSettings
 
 log = logging.getLogger(__name__)
 
 Authenticate = Callable[["BrowserSession"], Awaitable[None]]
 _ENTERPRISE = re.compile(r"/gwt/enterprise/(\d+)/")
-#: decoded fields whose values are secrets (docs/reconstruction.md: the device record)
-SECRET_FIELDS = frozenset({"sipPassword"})
 PAGE_CONNECTIONS = 6  # Chromium's per-host connection limit on HTTP/1.1
 
 
@@ -66,6 +66,8 @@ class BrowserSession:
         self.settings = settings
         self.authenticate = authenticate
         self.registry = registry or default_registry()
+        #: the live build's layouts (until the permutation is derived: our schema alone)
+        self.live = LiveBuild(self.registry)
         self.redactor = redactor or Redactor()
         if settings.password is not None:
             self.redactor.add(settings.password.get_secret_value())
@@ -238,18 +240,43 @@ class BrowserSession:
         await self.learn_bootstrap()
 
     async def learn_bootstrap(self) -> None:
-        """Strong names and signatures of every service from the live ``<permutation>.cache.js``."""
+        """The live build from its ``<permutation>.cache.js``: every class layout derived from
+        the compiled serializers (cached by strong name), services and their strong names."""
         if not self.learned.permutation or not self.learned.module_base:
             raise FlowError("the app made no GWT call yet: permutation and module base unknown")
         url = f"{self.learned.module_base}{self.learned.permutation}.cache.js"
         text = await self.page.evaluate(
             "async (u) => { const r = await fetch(u); return r.ok ? await r.text() : ''; }", url)
-        services = discover_services(text)
+        live = await asyncio.to_thread(
+            load_live_build, text, self.learned.permutation, cache_dir=self._build_cache(),
+            extra_schemas=self.settings.schema_files)
+        self.use_live_build(live)
+        if live.derived is not None:
+            services = {s.path: s.policy for s in live.derived.services if s.path and s.policy}
+            for svc in live.derived.services:
+                if svc.interface and svc.path:
+                    self.learned.servlets.setdefault(svc.interface, svc.path)
+        else:
+            services = discover_services(text)
         if not services:
             raise FlowError(f"{url} holds no service proxies: the front end changed")
-        self.learned.learn_bootstrap(services, discover_signatures(text))
+        self.learned.learn_bootstrap(services, live.signatures or discover_signatures(text))
         log.info("learned the build", extra={"permutation": self.learned.permutation,
-                                             "services": sorted(services)})
+                                             "services": sorted(services),
+                                             "derived": live.derived is not None})
+
+    def use_live_build(self, live: LiveBuild) -> None:
+        """Decode and encode with ``live``'s registry from now on (calls built after this)."""
+        self.live = live
+        self.registry = live.registry
+        if self.rpc is not None:
+            self.rpc.registry = live.registry
+
+    def _build_cache(self) -> Path | None:
+        """Derived builds are cached beside the saved sessions (not when nothing is saved)."""
+        if not self.settings.reuse_session:
+            return None
+        return build_cache_dir(self.settings.state_dir or state_dir())
 
     async def logged_in(self) -> None:
         """Called by the login flow once the app runs: remember the session for next time."""

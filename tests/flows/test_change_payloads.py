@@ -7,10 +7,11 @@ from flows.changes import device_form, switch_request, update_request
 from flows.trunks import DEVICE_FORM
 from scraper.browser.capture import Exchange
 from scraper.browser.learned import Learned
+from scraper.browser.livebuild import LiveBuild
 from scraper.gwt import build_request, default_registry
 
 REG = default_registry()
-SESSION = SimpleNamespace(registry=REG)
+SESSION = SimpleNamespace(registry=REG, live=LiveBuild(REG))  # our schema alone
 ABONENT, DEVICE, ENTERPRISE = 2583802013, 2584867233, 2585932453  # CaAbCd, CaEfGh, CaIjKl
 
 

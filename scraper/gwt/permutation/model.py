@@ -160,3 +160,34 @@ def derived_registry(build: DerivedBuild) -> Registry:
     registry = gwt_registry()
     registry.load_schema_dict(build.to_schema(), source="<derived from the permutation>")
     return registry
+
+
+def build_to_json(build: DerivedBuild) -> dict[str, Any]:
+    """A derived build as plain JSON (the cache file of a strong name)."""
+    return {
+        "style": build.style, "gwt_version": build.gwt_version, "strong_name": build.strong_name,
+        "types": [{"signature": t.signature, "receive": t.receive, "send": t.send, "form": t.form,
+                   "fields": [[s.kind, s.name] for s in t.fields], "superclass": t.superclass,
+                   "note": t.note} for t in build.types.values()],
+        "services": [{"interface": s.interface, "path": s.path, "policy": s.policy,
+                      "linked_by": s.linked_by,
+                      "methods": [[m.name, list(m.params), m.returns] for m in s.methods]}
+                     for s in build.services],
+    }
+
+
+def build_from_json(data: dict[str, Any]) -> DerivedBuild:
+    """The inverse of ``build_to_json``; a malformed file raises KeyError/TypeError/ValueError."""
+    build = DerivedBuild(style=data["style"], gwt_version=data.get("gwt_version"),
+                         strong_name=data.get("strong_name"))
+    for t in data["types"]:
+        entry = DerivedType(t["signature"], bool(t["receive"]), bool(t["send"]), t["form"],
+                            tuple(Slot(kind, name) for kind, name in t["fields"]),
+                            t.get("superclass"), t.get("note"))
+        build.types[entry.name] = entry
+    build.services = [
+        DerivedService(s["interface"], s["path"], s["policy"],
+                       tuple(DerivedMethod(n, tuple(p), r) for n, p, r in s["methods"]),
+                       s.get("linked_by"))
+        for s in data["services"]]
+    return build

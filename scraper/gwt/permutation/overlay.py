@@ -279,11 +279,12 @@ class Binder:
                   for i, name in enumerate(names)}
         return Instance(value.signature, fields)
 
-    def make(self, schema_class: str, values: dict[str, Any], needs: Iterable[str] = ()) -> Instance:
+    def make(self, schema_class: str, values: dict[str, Any]) -> Instance:
         """A live object of ``schema_class`` (bound by name) from our names: every slot the
-        live class has is filled, slots we cannot name get GWT's defaults (null, 0, false)."""
+        live class has is filled, slots we cannot name get GWT's defaults (null, 0, false).
+        Every name given a value (not None) must be placed, or nothing is built."""
         drift = self.bind(schema_class, schema_class)
-        self._require(drift, needs)
+        self._require(drift, [name for name, value in values.items() if value is not None])
         by_position = {pos: name for name, pos in drift.resolved.items()}
         names = [spec.name for spec in self.registry.fields_of(schema_class)]
         fields: dict[str, Any] = {}

@@ -1,0 +1,158 @@
+"""The live build's class layouts, as the session decodes and encodes with them.
+
+Derived from the permutation the app loaded (``scraper.gwt.permutation``), cached on disk by its
+strong name (a strong name is the hash of the compiled code, so the file never goes stale), and
+named by our schema (``scraper.profile``) only where that is certain. A ``--schema`` file of the
+user's overrides both. When a permutation cannot be derived from (no RPC tables with type
+names), the session keeps decoding with our schema alone and says so once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scraper import profile
+from scraper.errors import DriftError, PermutationError
+from scraper.gwt import Instance, Registry, default_registry
+from scraper.gwt.permutation import DerivedBuild, derive_permutation
+from scraper.gwt.permutation.model import build_from_json, build_to_json
+from scraper.gwt.permutation.overlay import Binder, ClassDrift, Overlaid, apply_overlay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveBuild:
+    """One build's registry and the binder that puts our names on its objects."""
+
+    registry: Registry
+    derived: DerivedBuild | None = None
+    overlaid: Overlaid | None = None
+    binder: Binder | None = None
+    schema_file: Path | None = None  # the derived schema written for the user, on drift
+    drift_logged: set[str] = field(default_factory=set)
+
+    @property
+    def signatures(self) -> dict[str, str]:
+        """Every type signature of the live build (class name → ``name/CRC``)."""
+        if self.derived is None:
+            return {}
+        return {name: t.signature for name, t in self.derived.types.items()}
+
+    def view(self, value: object, schema_class: str) -> Instance:
+        """``value`` with our names (``profile.NEEDS`` of ``schema_class`` must resolve)."""
+        if not isinstance(value, Instance):
+            raise DriftError(f"expected a {schema_class} object, got {type(value).__name__}",
+                             schema_class=schema_class, live_class=None, missing=[],
+                             report="not an object", schema_file=self._schema_path())
+        if self.binder is None:
+            return value
+        try:
+            return self.binder.view(value, schema_class, profile.NEEDS.get(schema_class, ()))
+        except DriftError as exc:
+            raise self._with_file(exc) from None
+
+    def make(self, schema_class: str, values: dict[str, Any], signature: str) -> Instance:
+        """A live ``schema_class`` object from our names (``signature`` when not derived)."""
+        if self.binder is None:
+            return Instance(signature, values)
+        try:
+            return self.binder.make(schema_class, values)
+        except DriftError as exc:
+            raise self._with_file(exc) from None
+
+    def _schema_path(self) -> str | None:
+        return str(self.schema_file) if self.schema_file else None
+
+    def _with_file(self, exc: DriftError) -> DriftError:
+        return DriftError(str(exc) + (f"; the live layouts are in {self.schema_file}: name the "
+                                      "slots there and pass it with --schema"
+                                      if self.schema_file else ""),
+                          schema_class=exc.schema_class, live_class=exc.live_class,
+                          missing=exc.missing, report=exc.report,
+                          schema_file=self._schema_path())
+
+    def log_drift(self, drift: ClassDrift) -> None:
+        key = f"{drift.schema_class}~{drift.live_class}"
+        if key not in self.drift_logged:
+            self.drift_logged.add(key)
+            log.warning("the live build differs from our schema: %s", drift.describe(),
+                        extra={"schema_class": drift.schema_class, "live_class": drift.live_class,
+                               "unresolved": drift.unresolved})
+
+
+def build_cache_dir(state_dir: Path) -> Path:
+    return state_dir / "builds"
+
+
+def load_live_build(text: str, strong_name: str, *, cache_dir: Path | None,
+                    extra_schemas: Iterable[Path] = ()) -> LiveBuild:
+    """The live build of ``strong_name`` whose permutation is ``text`` (derived, or read back
+    from the cache), named by our schema and the user's ``--schema`` files."""
+    schemas = list(extra_schemas)
+    try:
+        derived = _cached(strong_name, cache_dir) or _derive(text, strong_name, cache_dir)
+    except PermutationError as exc:
+        log.warning("cannot derive layouts from the permutation; decoding with our schema alone",
+                    extra={"permutation": strong_name, "reason": exc.reason})
+        registry = default_registry().copy()
+        for path in schemas:
+            registry.load_schema_file(path)
+        return LiveBuild(registry)
+    overlaid = apply_overlay(derived, profile.schema())
+    for path in schemas:
+        overlaid.registry.load_schema_file(path)
+    live = LiveBuild(overlaid.registry, derived, overlaid)
+    live.binder = Binder(derived, profile.schema(), overlaid.registry, on_drift=live.log_drift)
+    if cache_dir is not None:
+        live.schema_file = _write_json(cache_dir / f"{strong_name}.schema.json",
+                                       derived.to_schema())
+    for drift in overlaid.drift:
+        if not drift.same and drift.live_class is not None:
+            live.log_drift(drift)
+    log.info("derived the live build", extra={
+        "permutation": strong_name, "classes": len(derived.types),
+        "services": [s.path for s in derived.services], "style": derived.style})
+    return live
+
+
+def _derive(text: str, strong_name: str, cache_dir: Path | None) -> DerivedBuild:
+    derived = derive_permutation(text)
+    if cache_dir is not None:
+        _write_json(cache_dir / f"{strong_name}.json", build_to_json(derived))
+    return derived
+
+
+def _cached(strong_name: str, cache_dir: Path | None) -> DerivedBuild | None:
+    if cache_dir is None:
+        return None
+    path = cache_dir / f"{strong_name}.json"
+    try:
+        return build_from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring an unreadable derived-build cache file",
+                    extra={"path": str(path), "error": str(exc)})
+        return None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path | None:
+    """Atomically, best effort: a cache that cannot be written costs a derivation next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, ensure_ascii=False, indent=1)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot write %s", path, extra={"error": str(exc)})
+        return None
+    return path
