@@ -42,3 +42,33 @@ SECRET_FIELDS = frozenset({"sipPassword"})
 def schema() -> dict[str, Any]:
     """Our schema of the MTS classes (names over the live layouts, never the layouts)."""
     return mts_schema_data()
+
+
+#: The services and methods as docs/reconstruction.md has them: servlet path → (interface,
+#: {method: parameter types}, fact or ours). ``vats doctor`` holds them against the live build.
+SERVICES: dict[str, tuple[str, dict[str, tuple[str, ...]], str]] = {
+    "AbonentBrowserGwtService": (
+        _P + "services.AbonentBrowserGwtService",
+        {"list": (f"{LIST_REQUEST}/3482149540",)}, "F"),
+    "DispatcherGwtService": (
+        _P + "services.DispatcherService",
+        {"getForm": ("java.lang.Long/4227064769", DISPATCHER),
+         "updateForm": (f"{RECORD}/4241958543", DISPATCHER)}, "F"),
+    "AbonentDeviceFormGwtService": (
+        _P + "services.AbonentDeviceFormGwtService",
+        {"setDeviceEnabled": ("java.lang.Long/4227064769", "java.lang.Boolean/476441737")}, "R"),
+    "MenuGwtService": (
+        _P + "services.MenuGwtService", {"getMenu": ("java.lang.Long/4227064769",)}, "R"),
+}
+
+#: what the list answer's and the device form's classes are expected to be, by the call that
+#: returns them (our names; the list classes bind by structure)
+RETURNS: dict[tuple[str, str], str] = {
+    ("AbonentBrowserGwtService", "list"): LIST_RESPONSE,
+    ("DispatcherService", "getForm"): DEVICE_FORM,
+}
+#: collections inside those answers, and the class their elements are expected to be
+ELEMENTS: dict[tuple[str, str], str] = {
+    (LIST_RESPONSE, "records"): LIST_RECORD,
+    (DEVICE_FORM, "devices"): DEVICE_RECORD,
+}

@@ -116,6 +116,20 @@ def capture(
     capture_command(ctx.obj, out)
 
 
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    bundle: Annotated[Path | None, typer.Option(
+        "--bundle", help="Also write a support bundle (zip, every secret removed) to FILE.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Check our reconstruction of the cabinet against the live build: services, methods,
+    layouts, signatures, ordinals; exit 0 when nothing the flows need differs."""
+    from flows.cli.doctor_cmd import doctor_command
+
+    doctor_command(ctx.obj, bundle=bundle, fmt=fmt)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
                                "help_option_names": []}, add_help_option=False)
 def sandbox(ctx: typer.Context) -> None:
