@@ -60,6 +60,19 @@ class ClassDrift:
         return (self.live_class is not None and not self.signature_changed
                 and len(self.ours) == len(self.live) and not self.unresolved)
 
+    def report(self) -> str:
+        """Our layout next to the live one, slot by slot (what a drift report shows)."""
+        lines = [self.describe()]
+        by_position = {pos: name for name, pos in self.resolved.items()}
+        width = max(len(self.ours), len(self.live))
+        lines.append(f"  {'#':>3}  {'ours':32} live")
+        for i in range(width):
+            ours = f"{self.ours[i].name}: {self.ours[i].kind}" if i < len(self.ours) else ""
+            live = self.live[i].kind if i < len(self.live) else ""
+            named = f"  ← {by_position[i]}" if i in by_position else ("  (unnamed)" if live else "")
+            lines.append(f"  {i:>3}  {ours:32} {live}{named}")
+        return "\n".join(lines)
+
     def describe(self) -> str:
         """One line: what differs, for logs and drift reports."""
         if self.live_class is None:
@@ -267,7 +280,7 @@ class Binder:
                 f"reads as {drift.schema_class}: {', '.join(missing) or 'no such class'} "
                 "cannot be placed without guessing",
                 schema_class=drift.schema_class, live_class=drift.live_class, missing=missing,
-                report=drift.describe())
+                report=drift.report())
 
     def view(self, value: Instance, schema_class: str, needs: Iterable[str] = ()) -> Instance:
         """``value`` with our names on the slots they certainly denote (others unchanged)."""
