@@ -5,7 +5,8 @@ order, one typed reader call per field, then calls the superclass's deserialize 
 compiler inlined that call. ``serialize(writer, instance)`` writes them in the same order. So
 walking the body in evaluation order gives the layout: each read is a slot, each call of another
 function with ``(reader, instance)`` is the superclass. A read whose value the client never uses
-is a bare call, and still a slot.
+is a bare call, and still a slot. A read inside a loop (a custom serializer of a collection, or
+a class that extends one) means the layout has no fixed length.
 """
 
 from __future__ import annotations
@@ -15,19 +16,22 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from scraper.gwt.permutation.jsindex import Function, JsIndex, text
+from scraper.gwt.permutation.jsindex import Function, Program, text
 from scraper.gwt.permutation.model import Kind
 from scraper.gwt.permutation.streams import (
     Streams,
     _args,
     _strip,
+    in_loop,
     read_fingerprint,
+    returned_value,
     write_fingerprint,
 )
 
 _SETTER = re.compile(r"^\$?set([A-Z0-9_$][\w$]*?)(?:_\d+)?$")
 _GETTER = re.compile(r"^\$?(?:get|is)([A-Z0-9_$][\w$]*?)(?:_\d+)?$")
-_SUFFIX = re.compile(r"_\d+$")
+#: ``phone_0`` (PRETTY), ``change_1_g$`` (SuperDevMode): the Java name and a disambiguator
+_SUFFIX = re.compile(r"(?:_\d+)?(?:_g\$)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +45,20 @@ class Op:
 
 @dataclass(frozen=True, slots=True)
 class Walked:
-    """What one serializer body does: its slots, and the superclass serializer it calls."""
+    """What one serializer body does: its slots, the superclass serializer it calls, and
+    whether some slot is read in a loop."""
 
     ops: tuple[Op, ...]
     superclass: Function | None
+    looped: bool = False
 
 
 def _java_name(stem: str) -> str:
     return stem[:1].lower() + stem[1:]
+
+
+def java_property(prop: str) -> str:
+    return _SUFFIX.sub("", prop) or prop
 
 
 def _property_name(target: Node, instance: str) -> str | None:
@@ -58,26 +68,43 @@ def _property_name(target: Node, instance: str) -> str | None:
         return None
     obj = target.child_by_field_name("object")
     prop = target.child_by_field_name("property")
-    if obj is None or prop is None or text(obj) != instance:
+    if obj is None or prop is None or text(_strip(obj)) != instance:
         return None
-    return _SUFFIX.sub("", text(prop))
+    return java_property(text(prop))
+
+
+def _own_statements(fn: Function) -> list[Node]:
+    """A body's statements without the class-initializer calls SuperDevMode puts first
+    (``yzc_g$();``)."""
+    out = []
+    for statement in fn.statements:
+        expr = statement.named_children[0] if statement.named_children else None
+        if (statement.type == "expression_statement" and expr is not None
+                and expr.type == "call_expression" and not _args(expr)):
+            continue
+        out.append(statement)
+    return out
 
 
 class _Walker:
     """Evaluation-order walk of one serializer body."""
 
-    def __init__(self, index: JsIndex, streams: Streams, fn: Function, *, writing: bool) -> None:
-        self.index = index
+    def __init__(self, program: Program, streams: Streams, fn: Function, *, writing: bool) -> None:
+        self.program = program
         self.streams = streams
+        self.fn = fn
         self.stream, self.instance = fn.params[0], fn.params[1]
         self.writing = writing
         self.ops: list[Op] = []
         self.superclass: Function | None = None
+        self.looped = False
 
     def visit(self, node: Node, name: str | None = None) -> None:
         op = self._write_op(node) if self.writing else self._read_op(node, name)
         if op is not None:
             self.ops.append(op)
+            if in_loop(node, self.fn.body):
+                self.looped = True
             return
         if node.type == "call_expression" and self._is_super_call(node):
             return
@@ -107,7 +134,8 @@ class _Walker:
         got = write_fingerprint(node, self.stream, self.instance)
         if got is None:
             return None
-        fingerprint, value = got
+        head, value = got
+        fingerprint = f"{head}|{self.streams.value_shape(value, self.stream)}"
         return Op(fingerprint, self.streams.write_kind(fingerprint), self._value_name(value))
 
     def _value_name(self, value: Node) -> str | None:
@@ -119,7 +147,14 @@ class _Walker:
             match = _GETTER.match(text(callee)) if callee is not None else None
             if match:
                 return _java_name(match.group(1))
-            for arg in _args(value):
+            args = _args(value)
+            if callee is not None and callee.type == "identifier" and len(args) == 1 \
+                    and text(_strip(args[0])) == self.instance:
+                getter = self.program.function(text(callee))
+                returned = returned_value(getter) if getter is not None and getter.params else None
+                if returned is not None and getter is not None:
+                    return _property_name(returned, getter.params[0])
+            for arg in args:
                 found = self._value_name(arg)
                 if found:
                     return found
@@ -130,7 +165,7 @@ class _Walker:
         if len(args) != 2 or text(_strip(args[0])) != self.stream or text(_strip(args[1])) != self.instance:
             return False
         callee = node.child_by_field_name("function")
-        fn = self.index.callee(callee) if callee is not None else None
+        fn = self.program.callee(callee) if callee is not None else None
         if fn is None:
             return False
         if self.superclass is None:
@@ -149,28 +184,30 @@ class _Walker:
         match = _SETTER.match(text(callee))
         if match:
             return _java_name(match.group(1))
-        fn = self.index.function(text(callee))
-        if fn is None or len(fn.params) != 2 or len(fn.statements) != 1:
+        fn = self.program.function(text(callee))
+        if fn is None or len(fn.params) != 2:
             return None
-        only = fn.statements[0]
-        expr = only.named_children[0] if only.named_children else None
+        statements = _own_statements(fn)
+        if len(statements) != 1:
+            return None
+        expr = statements[0].named_children[0] if statements[0].named_children else None
         if expr is None or expr.type != "assignment_expression":
             return None
         left = expr.child_by_field_name("left")
         return _property_name(left, fn.params[0]) if left is not None else None
 
 
-def walk_serializer(index: JsIndex, streams: Streams, fn: Function, *, writing: bool) -> Walked:
+def walk_serializer(program: Program, streams: Streams, fn: Function, *, writing: bool) -> Walked:
     """The slots of a deserialize (``writing=False``) or serialize function, in wire order."""
     if len(fn.params) < 2:
         return Walked((), None)
-    walker = _Walker(index, streams, fn, writing=writing)
+    walker = _Walker(program, streams, fn, writing=writing)
     for statement in fn.statements:
         walker.visit(statement)
-    return Walked(tuple(walker.ops), walker.superclass)
+    return Walked(tuple(walker.ops), walker.superclass, walker.looped)
 
 
-def read_ops(index: JsIndex, streams: Streams, fn: Function) -> list[Op]:
+def read_ops(program: Program, streams: Streams, fn: Function) -> list[Op]:
     """Every read in a function that takes the stream first (instantiate, custom serializers)."""
     if not fn.params:
         return []

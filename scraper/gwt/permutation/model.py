@@ -43,6 +43,7 @@ class DerivedType:
     fields: tuple[Slot, ...] = ()  # OWN fields in wire order (unnamed superclasses folded in)
     superclass: str | None = None  # the nearest superclass with a table entry of its own
     note: str | None = None  # why ``opaque``, or what else is worth knowing
+    constants: int | None = None  # an enum's number of constants, where its values array says
 
     @property
     def name(self) -> str:
@@ -168,7 +169,7 @@ def build_to_json(build: DerivedBuild) -> dict[str, Any]:
         "style": build.style, "gwt_version": build.gwt_version, "strong_name": build.strong_name,
         "types": [{"signature": t.signature, "receive": t.receive, "send": t.send, "form": t.form,
                    "fields": [[s.kind, s.name] for s in t.fields], "superclass": t.superclass,
-                   "note": t.note} for t in build.types.values()],
+                   "note": t.note, "constants": t.constants} for t in build.types.values()],
         "services": [{"interface": s.interface, "path": s.path, "policy": s.policy,
                       "linked_by": s.linked_by,
                       "methods": [[m.name, list(m.params), m.returns] for m in s.methods]}
@@ -183,7 +184,7 @@ def build_from_json(data: dict[str, Any]) -> DerivedBuild:
     for t in data["types"]:
         entry = DerivedType(t["signature"], bool(t["receive"]), bool(t["send"]), t["form"],
                             tuple(Slot(kind, name) for kind, name in t["fields"]),
-                            t.get("superclass"), t.get("note"))
+                            t.get("superclass"), t.get("note"), t.get("constants"))
         build.types[entry.name] = entry
     build.services = [
         DerivedService(s["interface"], s["path"], s["policy"],

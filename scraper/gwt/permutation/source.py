@@ -1,42 +1,40 @@
-"""From the bytes a server sends to parsed JavaScript programs.
+"""From the bytes a server sends to the one JavaScript program of a permutation.
 
 A permutation comes in three wrappings: plain script (``.cache.js`` of the ``sso``/``xsiframe``
-linkers), the same program embedded as string literals in ``<module>.onScriptDownloaded([...])``
-(``xsiframe`` when it installs the code itself), or ``<script>`` blocks of an HTML page
-(``.cache.html`` of the older ``std``/``iframe`` linkers).
+linkers, and SuperDevMode output), the same program embedded as string literals in
+``<module>.onScriptDownloaded(["…", "…"])`` (``xsiframe`` when it installs the code itself), or
+the ``<script>`` blocks of an HTML page (``.cache.html`` of the older ``std``/``iframe``
+linkers). Either way it is one program: the linkers split it only between top-level statements
+(the iframe linker into ~30 KB ``<script>`` blocks, xsiframe into ~30 KB strings), so the pieces
+are joined back in order and parsed as one (by segments, see ``jsindex.Program``).
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
 from html.parser import HTMLParser
 
-from tree_sitter import Node, Query, QueryCursor
+from scraper.gwt.permutation.jsindex import decode_js_string
 
-from scraper.gwt.permutation.jsindex import _language, decode_string, parse
-
-#: string literals passed in an array to a call: ``m.onScriptDownloaded(["…", "…"])``
-_EMBEDDED_QUERY = "(call_expression arguments: (arguments (array (string) @code)))"
 _HTML_START = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype|html|head|body|script)\b", re.I | re.S)
+#: where a loader call's array of code strings may begin: ``onScriptDownloaded(["`` …
+_ARRAY_START = re.compile(r"\(\s*\[\s*(?=[\"'])")
+#: … and, from there, one string literal and what follows it (the array is read strictly)
+_LITERAL = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'", re.S)
+_SEPARATOR = re.compile(r"\s*(,|\])\s*")
 _MIN_EMBEDDED = 200
-
-
-@cache
-def _embedded_query() -> Query:
-    return Query(_language(), _EMBEDDED_QUERY)
 
 
 class _Scripts(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=False)
-        self.scripts: list[str] = []
+        self.scripts: list[list[str]] = []
         self._inside = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "script":
             self._inside = True
-            self.scripts.append("")
+            self.scripts.append([])
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "script":
@@ -44,19 +42,19 @@ class _Scripts(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._inside:
-            self.scripts[-1] += data
+            self.scripts[-1].append(data)
 
 
 def script_texts(source: str) -> list[str]:
-    """The JavaScript programs in ``source``: itself, or its ``<script>`` blocks."""
+    """The JavaScript of ``source``: itself, or the bodies of its ``<script>`` blocks."""
     if not _HTML_START.match(source):
         return [source]
     parser = _Scripts()
     parser.feed(source)
     parser.close()
     out = []
-    for script in parser.scripts:
-        body = script.strip()
+    for parts in parser.scripts:
+        body = "".join(parts).strip()
         if body.startswith("<!--"):
             body = body[4:]
         if body.endswith("-->"):
@@ -66,33 +64,46 @@ def script_texts(source: str) -> list[str]:
     return out
 
 
-def programs(source: str) -> list[tuple[Node, bytes]]:
-    """Parsed roots with the bytes they were parsed from: each script, and each program
-    embedded in one as string literals."""
-    roots: list[tuple[Node, bytes]] = []
-    for script in script_texts(source):
-        data = script.encode("utf-8", "surrogatepass")
-        root = parse(data)
-        roots.append((root, data))
-        embedded = _embedded_code(root)
-        if embedded:
-            inner = embedded.encode("utf-8", "surrogatepass")
-            roots.append((parse(inner), inner))
-    return roots
+def program_text(source: str) -> str:
+    """The permutation's program: the scripts joined in order (each on its own lines), or the
+    code a loader call carries as strings."""
+    joined = "\n".join(script_texts(source))
+    embedded = embedded_code(joined)
+    return embedded if embedded is not None else joined
 
 
-def _embedded_code(root: Node) -> str | None:
-    """The program a loader call carries as strings (joined as the linker joins them)."""
-    best: list[str] = []
-    seen: set[int] = set()
-    for _pattern, caps in QueryCursor(_embedded_query()).matches(root):
-        node = caps["code"][0]
-        array = node.parent
-        if node.end_byte - node.start_byte < _MIN_EMBEDDED or array is None or array.id in seen:
+def program_bytes(source: str) -> bytes:
+    return program_text(source).encode("utf-8", "surrogatepass")
+
+
+def embedded_code(text: str) -> str | None:
+    """The program a loader call carries as an array of string literals (joined as the linker
+    joins them), if ``text`` holds such an array of code; the largest one wins.
+
+    The array is read strictly — string literals separated by commas up to ``]`` — so a
+    ``f(['a', b])`` in ordinary code is simply not one."""
+    best: str | None = None
+    for start in _ARRAY_START.finditer(text):
+        pieces = _string_array(text, start.end())
+        if not pieces:
             continue
-        seen.add(array.id)
-        pieces = [decode_string(s) for s in array.named_children if s.type == "string"]
         joined = "".join(pieces)
-        if "function" in joined and len(joined) > sum(len(p) for p in best):
-            best = pieces
-    return "".join(best) or None
+        if len(joined) >= _MIN_EMBEDDED and "function" in joined and (
+                best is None or len(joined) > len(best)):
+            best = joined
+    return best
+
+
+def _string_array(text: str, pos: int) -> list[str] | None:
+    pieces: list[str] = []
+    while True:
+        literal = _LITERAL.match(text, pos)
+        if literal is None:
+            return None
+        pieces.append(decode_js_string(literal.group()[1:-1]))
+        separator = _SEPARATOR.match(text, literal.end())
+        if separator is None:
+            return None
+        pos = separator.end()
+        if separator.group(1) == "]":
+            return pieces

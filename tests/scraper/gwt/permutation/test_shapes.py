@@ -137,7 +137,7 @@ def test_proxy_methods_and_policy_found_through_interned_strings():
     (svc,) = build.services
     assert (svc.interface, svc.path, svc.policy, svc.linked_by) == (
         "ru.cti.vpbx.shared.services.DispatcherService", "DispatcherGwtService",
-        "EAA49B7B1A97DFBDC367A2E2573FB3B7", "name")
+        "EAA49B7B1A97DFBDC367A2E2573FB3B7", "single")
     assert [(m.name, m.params) for m in svc.methods] == [
         ("getForm", ("java.lang.Long/4227064769", "p.D/4095484021"))]
 
