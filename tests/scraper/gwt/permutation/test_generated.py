@@ -163,3 +163,31 @@ def test_random_class_graphs_derive_to_their_source(module, seed, style):
 def test_primitive_kinds_map():
     assert {expected_kind(p) for p in PRIMITIVES} == {
         "boolean", "byte", "char", "short", "int", "long", "float", "double"}
+
+
+_OLDER_OBF = None
+
+
+def _older_obf() -> str:
+    global _OLDER_OBF  # noqa: PLW0603 - compiled once for the fuzz tests
+    if _OLDER_OBF is None:
+        _OLDER_OBF = compile_permutation(classes.module("older"), style="OBF", seed="fuzz").js
+    return _OLDER_OBF
+
+
+@settings(max_examples=40, deadline=5000)
+@given(cut=st.floats(0.0, 1.0), junk=st.binary(max_size=64))
+def test_truncated_or_corrupted_permutations_give_a_typed_error_or_a_build(cut, junk):
+    """Never a crash, never a hang (the deadline): a typed PermutationError or what could be
+    derived from what is there."""
+    from scraper.errors import PermutationError
+
+    text = _older_obf()
+    at = int(len(text) * cut)
+    broken = text[:at] + junk.decode("latin-1") + text[at + len(junk):]
+    try:
+        build = derive_permutation(broken[: at + len(junk)] if cut < 0.5 else broken)
+    except PermutationError as exc:
+        assert exc.reason in ("empty", "no-type-table")
+    else:
+        assert isinstance(build, DerivedBuild)
