@@ -80,7 +80,7 @@ def decode_js_string(body: str) -> str:
 
     decoded = _ESCAPE.sub(repl, body)
     # join surrogate pairs written as two \\u escapes
-    return decoded.encode("utf-16", "surrogatepass").decode("utf-16")
+    return decoded.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
 
 
 def decode_string(node: Node) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scraper.errors import DriftError
+from scraper.gwt.builtins import GWT_SCHEMAS
 from scraper.gwt.permutation.model import (
     CODEC_KNOWS,
     NUMERIC_KINDS,
@@ -122,12 +123,18 @@ def compatible(ours: Kind, live: Kind) -> bool:
 
 
 def _flat_overlay(schema: dict[str, Any], name: str) -> tuple[OverlaySlot, ...]:
+    """Our slots of ``name``, own then inherited (GWT's own classes, such as Throwable's
+    ``detailMessage``, from the codec's built-in schemas)."""
     out: list[OverlaySlot] = []
     seen: set[str] = set()
     current: str | None = name
-    while current and current not in seen and isinstance(schema.get(current), dict):
+    while current and current not in seen:
+        entry: Any = schema.get(current)
+        if not isinstance(entry, dict):
+            entry = GWT_SCHEMAS.get(current)
+        if not isinstance(entry, dict):
+            break
         seen.add(current)
-        entry = schema[current]
         for field_name, type_name in entry.get("fields", []):
             out.append(OverlaySlot(field_name, type_name, kind_of(type_name)))
         current = entry.get("extends")

@@ -186,3 +186,10 @@ def test_emulated_stack_trace_wrappers_are_seen_through():
         "a['p.Em/1']=[Tb,Vb];",
     )
     assert kinds(build, "p.Em") == ["String", "boolean"]
+
+
+def test_a_lone_surrogate_escape_in_a_string_is_not_a_crash():
+    """Found by fuzzing: a cut permutation may end a string inside an escaped surrogate pair."""
+    build = derive("var zz='\\uD83D';function Tb(a){return new Ub}function Vb(a,b){b.x=Ib(a)}",
+                   "a['p.S/1']=[Tb,Vb];")
+    assert kinds(build, "p.S") == ["String"]
