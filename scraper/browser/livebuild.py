@@ -41,10 +41,19 @@ class LiveBuild:
 
     @property
     def signatures(self) -> dict[str, str]:
-        """Every type signature of the live build (class name → ``name/CRC``)."""
+        """Every type signature of the live build (class name → ``name/CRC``): the table
+        entries, and the proxies' parameter types (an abstract class such as RecordGWTModel has
+        no entry, but ``updateForm`` still declares it)."""
         if self.derived is None:
             return {}
-        return {name: t.signature for name, t in self.derived.types.items()}
+        found = {name: t.signature for name, t in self.derived.types.items()}
+        for service in self.derived.services:
+            for method in service.methods:
+                for param in method.params:
+                    name, _, crc = param.rpartition("/")
+                    if name and crc.isdigit():
+                        found.setdefault(name, param)
+        return found
 
     def view(self, value: object, schema_class: str) -> Instance:
         """``value`` with our names (``profile.NEEDS`` of ``schema_class`` must resolve)."""
