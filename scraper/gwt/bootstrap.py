@@ -34,9 +34,12 @@ def discover_permutations(nocache_js: str) -> list[Permutation]:
 
     When the script registers permutations per property value (``unflattenKeylistIntoAnswers``
     or any call shaped ``(['safari', ...], 'HEX')``, or a table of ``['safari', 'HEX']`` pairs),
-    those values are attached.
+    those values are attached — also when GWT's printer interned the literals into variables
+    (``var Lb='safari',bc='4F3A…'; … Yb([Lb],bc)``), which only a parser can follow.
     """
     found: dict[str, tuple[str, ...]] = {}
+    for strong, values in _registrations(nocache_js):
+        found[strong] = found.get(strong, ()) + values
     for match in _KEYLIST.finditer(nocache_js):
         values = tuple(re.findall(r"['\"]([\w.-]+)['\"]", match.group(1)))
         found.setdefault(match.group(3), ())
@@ -71,3 +74,26 @@ def discover_signatures(cache_js: str) -> dict[str, str]:
     for match in _SIGNATURE.finditer(cache_js):
         signatures[match.group(2)] = f"{match.group(2)}/{match.group(3)}"
     return signatures
+
+
+def _registrations(nocache_js: str) -> list[tuple[str, tuple[str, ...]]]:
+    """``f([v, …], s)`` calls whose arguments are (interned) constant strings, ``s`` a strong
+    name: the property values each permutation is registered for."""
+    from scraper.gwt.permutation.jsindex import Program, parse, walk
+
+    data = nocache_js.encode("utf-8", "surrogatepass")
+    program = Program(data)
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for node in walk(parse(data)):
+        if node.type != "call_expression":
+            continue
+        args_node = node.child_by_field_name("arguments")
+        args = [a for a in args_node.named_children if a.type != "comment"] if args_node else []
+        if len(args) != 2 or args[0].type != "array":
+            continue
+        strong = program.string(args[1])
+        values = [program.string(v) for v in args[0].named_children]
+        if strong is None or not re.fullmatch(rf"{_HEX32}(?::\d+)?", strong):
+            continue
+        out.append((strong.split(":")[0], tuple(v for v in values if v is not None)))
+    return out

@@ -89,7 +89,7 @@ def test_capture_and_debug_artifacts_hold_no_secret(secret_sandbox, tmp_path):
 
     state = secret_sandbox.state()
     sip_passwords = [a["device"]["password"] for a in state["abonents"] if a["device"]]
-    (saved,) = list(state_dir.iterdir())
+    (saved,) = [p for p in state_dir.iterdir() if p.is_file()]
     cookies = [c["value"] for c in json.loads(saved.read_text())["cookies"]
                if c["name"] == "JSESSIONID"]
     assert cookies
@@ -134,7 +134,7 @@ def test_secret_scan_over_login_inventory_and_bulk_change(secret_sandbox, tmp_pa
     assert len(traces) >= 4  # one per run
 
     sip_passwords = [a["device"]["password"] for a in state["abonents"] if a["device"]]
-    (saved,) = list(state_dir.iterdir())
+    (saved,) = [p for p in state_dir.iterdir() if p.is_file()]
     cookies = [c["value"] for c in json.loads(saved.read_text())["cookies"]
                if c["name"] == "JSESSIONID"]
     secrets = [SECRET_PASSWORD, *sip_passwords, *cookies]

@@ -13,6 +13,7 @@ from scraper.browser.host import BrowserHost
 from scraper.browser.session import BrowserSession
 from scraper.errors import LoginError
 from scraper.gwt import choose_permutation, discover_permutations, parse_request
+from scraper.profile import LIST_RESPONSE
 from tests.conftest import account_settings, start_sandbox_process, stop_sandbox_process
 
 pytestmark = pytest.mark.browser
@@ -74,10 +75,12 @@ async def test_session_is_reused_across_runs(sandbox, state_dir):
             await ensure_list_template(session)
             assert session.logins == (1 if run == 0 else 0)
             response = await session.call(list_call(session), read_only=True)
-            assert response.value.get("count") > 0
+            assert session.live.view(response.value, LIST_RESPONSE).get("count") > 0
     assert len(logins(sandbox)) == 1
-    files = list(state_dir.iterdir())
+    files = [p for p in state_dir.iterdir() if p.is_file()]
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+    # the derived layouts of the build, cached by its strong name beside the sessions
+    assert {p.suffixes[-1] for p in (state_dir / "builds").iterdir()} == {".json"}
 
 
 async def test_expired_session_logs_in_again_once(sandbox, state_dir):
@@ -87,7 +90,7 @@ async def test_expired_session_logs_in_again_once(sandbox, state_dir):
         await ensure_list_template(session)
         sandbox.control(expire_sessions=True)
         response = await session.call(list_call(session), read_only=True)
-        assert response.value.get("count") > 0
+        assert session.live.view(response.value, LIST_RESPONSE).get("count") > 0
         assert session.logins == 2
     assert len(logins(sandbox)) == 2
 
@@ -101,7 +104,7 @@ async def test_redeploy_mid_session_relearns(sandbox, state_dir):
         sandbox.control(redeploy=True)
         assert sandbox.state()["build"] == "newer"
         response = await session.call(list_call(session), read_only=True)
-        assert response.value.get("count") > 0
+        assert session.live.view(response.value, LIST_RESPONSE).get("count") > 0
         assert session.learned.generation == 1
         assert session.learned.strong_names["DispatcherGwtService"] != old["DispatcherGwtService"]
         assert session.learned.signatures.get(
