@@ -122,9 +122,15 @@ def test_secret_scan_over_login_inventory_and_bulk_change(secret_sandbox, tmp_pa
         "trunks": vats(*base, "trunks", "--format", "json", env=env),
         "enable": vats(*base, "enable", *off, "--yes", env=env),
         "capture": vats(*base, "capture", "--out", str(tmp_path / "capture.jsonl"), env=env),
+        "doctor": vats(*base, "doctor", "--bundle", str(tmp_path / "support.zip"), env=env),
     }
     for name, run in runs.items():
         assert run.returncode == 0, (name, run.stderr.decode()[-2000:])
+    doctor_out = runs["doctor"].stdout.decode()
+    assert "✓ confirmed" in doctor_out  # and exit 0 above: nothing the flows need differs
+    with zipfile.ZipFile(tmp_path / "support.zip") as bundle:
+        assert {"findings.json", "versions.json", "capture.jsonl", "templates.json",
+                "derived-build.json", "derived-schema.json"} <= set(bundle.namelist())
     trunks = json.loads(runs["trunks"].stdout)
     assert trunks and {t["sip_password"] for t in trunks if t["sip_password"]} == {"***"}
     logs = tmp_path / "logs.txt"
@@ -139,7 +145,8 @@ def test_secret_scan_over_login_inventory_and_bulk_change(secret_sandbox, tmp_pa
                if c["name"] == "JSESSIONID"]
     secrets = [SECRET_PASSWORD, *sip_passwords, *cookies]
     hits = []
-    files = [*sorted(debug_dir.iterdir()), logs, tmp_path / "capture.jsonl", tmp_path / "audit.sqlite"]
+    files = [*sorted(debug_dir.iterdir()), logs, tmp_path / "capture.jsonl", tmp_path / "audit.sqlite",
+             tmp_path / "support.zip", *sorted((state_dir / "builds").iterdir())]
     for where, text in artifact_texts(files):
         for secret in secrets:
             if any(form in text for form in forms(secret)):

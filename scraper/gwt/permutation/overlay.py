@@ -290,11 +290,15 @@ class Binder:
                 report=drift.report())
 
     def view(self, value: Instance, schema_class: str, needs: Iterable[str] = ()) -> Instance:
-        """``value`` with our names on the slots they certainly denote (others unchanged)."""
+        """``value`` with our names on the slots they certainly denote (others unchanged).
+
+        A name the registry already gives a slot of the live class (a ``--schema`` file where
+        the user named it) counts as placed: the user said so, we did not guess."""
         drift = self.bind(value.class_name, schema_class)
-        self._require(drift, needs)
-        by_position = {pos: name for name, pos in drift.resolved.items()}
         names = [spec.name for spec in self.registry.fields_of(value.class_name)]
+        user = {name: i for i, name in enumerate(names) if name not in drift.resolved}
+        self._require(drift, [n for n in needs if n not in user])
+        by_position = {pos: name for name, pos in drift.resolved.items()}
         fields = {by_position.get(i, name): value.fields.get(name)
                   for i, name in enumerate(names)}
         return Instance(value.signature, fields)

@@ -72,3 +72,26 @@ def test_not_a_permutation_falls_back_to_our_schema(tmp_path, caplog):
     assert live.derived is None and live.binder is None
     assert profile.LIST_RECORD in live.registry
     assert any("cannot derive" in r.getMessage() for r in caplog.records)
+
+
+def test_a_user_schema_places_what_vats_would_not_guess(tmp_path):
+    """The drift report's schema file, with the user's names, passed with --schema."""
+    # the extra slot is a boolean before three booleans: which of the four is new is not known
+    ambiguous = PROGRAM.replace("b.m=Lg(a);", "b.m=!!a.c[--a.b];")
+    live = load_live_build(ambiguous, "G" * 32, cache_dir=tmp_path)
+    row = row_instance(live.registry)
+    with pytest.raises(DriftError) as info:
+        live.view(row, profile.LIST_RECORD)
+    assert info.value.missing == ["bound"]
+    schema = json.loads((tmp_path / f"{'G' * 32}.schema.json").read_text())
+    names = ["name", "phone", "blocked", "unknown02", "unknown03", "markedForDeletion",
+             "unknown05", "inactive", "active", "abonentType", "extraFlag", "bound", "unknown10",
+             "unknown11"]
+    for slot, name in zip(schema["x.y.Row"]["fields"], names, strict=True):
+        slot[0] = name
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"x.y.Row": schema["x.y.Row"]}))
+    named = load_live_build(ambiguous, "G" * 32, cache_dir=tmp_path, extra_schemas=[mine])
+    row = row_instance(named.registry)
+    viewed = named.view(row, profile.LIST_RECORD)
+    assert viewed.get("bound") is True and viewed.get("abonentType") == 8

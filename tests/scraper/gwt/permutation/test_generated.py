@@ -97,7 +97,7 @@ def check(module: Module, build: DerivedBuild, *, pretty: bool,
             assert got.get(method.name) == want, (service.path, method.name, got)
 
 
-@pytest.mark.parametrize("build_name", ["older", "newer"])
+@pytest.mark.parametrize("build_name", ["older", "newer", "drift"])
 @pytest.mark.parametrize("style", ["OBF", "PRETTY"])
 def test_every_sandbox_build_derives_to_its_source_classes(build_name, style):
     module = classes.module(build_name)
