@@ -257,6 +257,7 @@ class Binder:
         self.registry = registry
         self.on_drift = on_drift
         self._bindings: dict[tuple[str, str], ClassDrift] = {}
+        self._views: dict[tuple[str, str, frozenset[str]], tuple[tuple[str, str], ...]] = {}
 
     def bind(self, live_class: str, schema_class: str) -> ClassDrift:
         key = (live_class, schema_class)
@@ -293,15 +294,24 @@ class Binder:
         """``value`` with our names on the slots they certainly denote (others unchanged).
 
         A name the registry already gives a slot of the live class (a ``--schema`` file where
-        the user named it) counts as placed: the user said so, we did not guess."""
-        drift = self.bind(value.class_name, schema_class)
-        names = [spec.name for spec in self.registry.fields_of(value.class_name)]
-        user = {name: i for i, name in enumerate(names) if name not in drift.resolved}
+        the user named it) counts as placed: the user said so, we did not guess. The renaming
+        is worked out once per (live class, schema class, needs): views are on the hot path."""
+        key = (value.class_name, schema_class, frozenset(needs))
+        pairs = self._views.get(key)
+        if pairs is None:
+            pairs = self._views[key] = self._renaming(value.class_name, schema_class, key[2])
+        fields = value.fields
+        return Instance(value.signature, {ours: fields.get(live) for live, ours in pairs})
+
+    def _renaming(self, live_class: str, schema_class: str,
+                  needs: frozenset[str]) -> tuple[tuple[str, str], ...]:
+        """(registry name, our name) per slot of ``live_class``; raises when a need is unmet."""
+        drift = self.bind(live_class, schema_class)
+        names = [spec.name for spec in self.registry.fields_of(live_class)]
+        user = {name for name in names if name not in drift.resolved}
         self._require(drift, [n for n in needs if n not in user])
         by_position = {pos: name for name, pos in drift.resolved.items()}
-        fields = {by_position.get(i, name): value.fields.get(name)
-                  for i, name in enumerate(names)}
-        return Instance(value.signature, fields)
+        return tuple((name, by_position.get(i, name)) for i, name in enumerate(names))
 
     def make(self, schema_class: str, values: dict[str, Any]) -> Instance:
         """A live object of ``schema_class`` (bound by name) from our names: every slot the
