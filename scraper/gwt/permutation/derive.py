@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Literal
 
@@ -17,7 +18,7 @@ from tree_sitter import Node
 from scraper.errors import PermutationError
 from scraper.gwt.builtins import BUILTINS
 from scraper.gwt.permutation.jsindex import Function, Program, name_before, text, walk
-from scraper.gwt.permutation.layouts import Op, java_property, read_ops, walk_serializer
+from scraper.gwt.permutation.layouts import Op, Walked, java_property, read_ops, walk_serializer
 from scraper.gwt.permutation.model import NUMERIC_KINDS, DerivedBuild, DerivedType, Kind, Slot
 from scraper.gwt.permutation.proxies import find_services
 from scraper.gwt.permutation.source import program_bytes
@@ -163,17 +164,24 @@ def _one_kind(kinds: set[Kind]) -> Kind | None:
     return "numeric" if kinds <= NUMERIC_KINDS else None
 
 
-def _chain_ops(program: Program, streams: Streams, fn: Function, *, writing: bool) -> list[Op]:
-    """Ops of a serializer and of every (custom) base serializer it delegates to."""
-    ops: list[Op] = []
+def _serializer_chain(program: Program, streams: Streams, fn: Function, *, writing: bool,
+                      stop: dict[int, str] | None = None) -> Iterator[Walked]:
+    """Walk a serializer, then every base serializer it delegates to, up the chain (once each;
+    before any function in ``stop``, a superclass with a table entry of its own)."""
     seen: set[int] = set()
     current: Function | None = fn
-    while current is not None and current.node.id not in seen:
+    while current is not None and current.node.id not in seen and (
+            current is fn or stop is None or current.node.id not in stop):
         seen.add(current.node.id)
         walked = walk_serializer(program, streams, current, writing=writing)
-        ops.extend(walked.ops)
+        yield walked
         current = walked.superclass
-    return ops
+
+
+def _chain_ops(program: Program, streams: Streams, fn: Function, *, writing: bool) -> list[Op]:
+    """Ops of a serializer and of every (custom) base serializer it delegates to."""
+    return [op for walked in _serializer_chain(program, streams, fn, writing=writing)
+            for op in walked.ops]
 
 
 # --- one entry --------------------------------------------------------------------------------
@@ -219,21 +227,17 @@ def _layout(
 ) -> tuple[list[Slot], str | None, str | None]:
     """Own slots (unnamed superclasses folded in), the named superclass, and a problem."""
     slots: list[Slot] = []
-    seen: set[int] = set()
-    current: Function | None = fn
-    while current is not None and current.node.id not in seen:
-        seen.add(current.node.id)
-        walked = walk_serializer(program, streams, current, writing=writing)
+    walked: Walked | None = None
+    for walked in _serializer_chain(program, streams, fn, writing=writing, stop=named):
         if walked.looped:
             return [], None, "reads in a loop: a custom serializer with no fixed layout"
         for op in walked.ops:
             if op.kind is None:
                 return [], None, f"unknown {'writer' if writing else 'reader'} call {op.fingerprint!r}"
             slots.append(Slot(op.kind, op.name))
-        current = walked.superclass
-        if current is not None and current.node.id in named:
-            return slots, _name(named[current.node.id]), None
-    return slots, None, None
+    last = walked.superclass if walked is not None else None
+    return slots, (_name(named[last.node.id]) if last is not None and last.node.id in named
+                   else None), None
 
 
 def _refine(reads: list[Slot], writes: list[Slot]) -> list[Slot]:
