@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -47,10 +46,10 @@ async def run(fault: str, abonents: int) -> int:
     process, (url,), log_path = start_sandbox_process("--abonents", str(abonents))
     handle = SandboxHandle(url, log_path)
     workdir = Path(tempfile.mkdtemp(prefix="vats-bulk-"))
-    os.environ["VATS_STATE_DIR"] = str(workdir / "state")
     audit_path = workdir / "audit.sqlite"
     try:
-        settings = account_settings(handle, concurrency=8, timeout_s=3, audit_db=audit_path)
+        settings = account_settings(handle, concurrency=8, timeout_s=3, audit_db=audit_path,
+                                    state_dir=workdir / "state")
         started = time.perf_counter()
         async with Vats(settings=settings) as vats:
             plan = await vats.plan("enable", all_inactive=True)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scraper.gwt import Instance, build_response, default_registry, parse_response
+from scraper.gwt import Instance, build_response, parse_response
 from scraper.gwt.jsarray import split_response
+from scraper.profile import MTS
 
 RESPONSE = "ru.cti.vpbx.shared.models.browser.AbonentBrowserResponseGWTModel"
 RECORD = "ru.cti.vpbx.shared.models.browser.AbonentBrowserRecordGWTModel"
@@ -29,7 +30,7 @@ NAMES = ["Иванов Иван", "Петрова Анна", "Сидоров П�
 
 
 def make_response(rows: int) -> str:
-    registry = default_registry()
+    registry = MTS.registry()
     rng = random.Random(7)
     records = []
     for i in range(rows):
@@ -67,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     text = make_response(args.rows)
     json_text = as_json(text)
-    registry = default_registry()
+    registry = MTS.registry()
     size_mb = len(text.encode()) / 1e6
     t_json = best(json.loads, json_text, args.repeat)
     t_tok = best(split_response, text, args.repeat)

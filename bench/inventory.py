@@ -18,7 +18,7 @@ timed with:
   with a form POST, learn the permutation and strong names from the live bootstrap files, then
   send the same list and getForm payloads one after another, decoded with our codec;
 * cold start to first row (new browser, new login, to the first list page decoded) and warm
-  (a saved session reused, private ``VATS_STATE_DIR``);
+  (a saved session reused, in a private state dir);
 * peak RSS of this process plus its Playwright driver and Chromium processes (sampled every
   50 ms on a thread during each vats run; PSS every 500 ms beside it, as RSS double-counts
   Chromium's shared pages).
@@ -64,13 +64,13 @@ from flows.trunks import trunk_from_form  # noqa: E402
 from scraper.browser.host import BrowserHost  # noqa: E402
 from scraper.gwt import (  # noqa: E402
     choose_permutation,
-    default_registry,
     discover_permutations,
     discover_services,
     encode_long,
     parse_response,
 )
 from scraper.models import AbonentRow, Trunk  # noqa: E402
+from scraper.profile import MTS  # noqa: E402
 from scraper.settings import AccountSettings  # noqa: E402
 
 LOGIN = "+7-9000000000"
@@ -160,17 +160,18 @@ class MemorySampler:
 # --- vats ------------------------------------------------------------------------------------
 
 
-def account(url: str, *, concurrency: int, transport: str, reuse_session: bool) -> AccountSettings:
+def account(url: str, *, concurrency: int, transport: str, reuse_session: bool,
+            state_dir: Path) -> AccountSettings:
+    """The benchmark's account; ``state_dir`` is private: never the user's saved sessions."""
     values: dict[str, Any] = {"address": url, "login": LOGIN, "password": PASSWORD,
                               "concurrency": concurrency, "transport": transport,
-                              "reuse_session": reuse_session}
+                              "reuse_session": reuse_session, "state_dir": state_dir}
     return AccountSettings(**values)
 
 
 def new_host(settings: AccountSettings) -> BrowserHost:
     """The browser a ``Vats`` would start itself; started here so its launch is timed apart."""
-    return BrowserHost(headless=settings.headless, slow_mo_ms=settings.slow_mo_ms,
-                       chromium=settings.chromium)
+    return BrowserHost.for_settings(settings)
 
 
 def trunk_key(trunk: Trunk) -> tuple[Any, ...]:
@@ -199,8 +200,9 @@ class VatsRun:
         return self.total - self.login
 
 
-async def run_vats(box: Sandbox, concurrency: int, transport: str) -> VatsRun:
-    settings = account(box.url, concurrency=concurrency, transport=transport, reuse_session=False)
+async def run_vats(box: Sandbox, concurrency: int, transport: str, state_dir: Path) -> VatsRun:
+    settings = account(box.url, concurrency=concurrency, transport=transport, reuse_session=False,
+                       state_dir=state_dir)
     with MemorySampler(exclude=box.pid) as memory:
         started = time.perf_counter()
         host = new_host(settings)
@@ -231,8 +233,9 @@ class FirstRow:
     logged_in: bool
 
 
-async def first_row(box: Sandbox, concurrency: int) -> FirstRow:
-    settings = account(box.url, concurrency=concurrency, transport="page", reuse_session=True)
+async def first_row(box: Sandbox, concurrency: int, state_dir: Path) -> FirstRow:
+    settings = account(box.url, concurrency=concurrency, transport="page", reuse_session=True,
+                       state_dir=state_dir)
     first: float | None = None
 
     def progress(done: int, pages: int) -> None:
@@ -278,7 +281,7 @@ class SequentialRun:
 
 async def run_sequential(url: str) -> SequentialRun:
     """One connection, one call at a time: the captured payloads, filled for the live build."""
-    registry = default_registry()
+    registry = MTS.registry()
     base = f"{url}/vpbxGwt/"
     connector = aiohttp.TCPConnector(limit=1)
     started = time.perf_counter()
@@ -376,15 +379,15 @@ async def measure(limit: int, args: argparse.Namespace, state_root: Path) -> Col
         warm: list[FirstRow] = []
         for attempt in range(1, args.repeat + 1):
             for transport in TRANSPORTS:  # interleaved, so drifting machine load hits both
-                run = await asyncio.wait_for(run_vats(box, limit, transport), RUN_TIMEOUT_S)
+                run = await asyncio.wait_for(run_vats(box, limit, transport, state_root),
+                                             RUN_TIMEOUT_S)
                 runs[transport].append(run)
                 note(f"[C={limit}] {attempt}/{args.repeat} vats {transport}: {run.total:.2f} s "
                      f"(login {run.login:.2f} s), {len(run.trunks)} trunks, {run.calls} calls, "
                      f"peak {run.peak_mb:.0f} MB")
             state_dir = state_root / f"c{limit}-{attempt}"  # empty: the cold run must log in
-            os.environ["VATS_STATE_DIR"] = str(state_dir)
-            cold.append(await asyncio.wait_for(first_row(box, limit), RUN_TIMEOUT_S))
-            warm.append(await asyncio.wait_for(first_row(box, limit), RUN_TIMEOUT_S))
+            cold.append(await asyncio.wait_for(first_row(box, limit, state_dir), RUN_TIMEOUT_S))
+            warm.append(await asyncio.wait_for(first_row(box, limit, state_dir), RUN_TIMEOUT_S))
             note(f"[C={limit}] {attempt}/{args.repeat} cold {cold[-1].first:.2f} s, "
                  f"warm {warm[-1].first:.2f} s")
     return Column(limit, sequential, runs, cold, warm)
@@ -559,8 +562,7 @@ async def run(args: argparse.Namespace) -> list[Column]:
 
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGTERM, terminate)
-    with tempfile.TemporaryDirectory(prefix="vats-bench-state-") as state_root:
-        os.environ["VATS_STATE_DIR"] = state_root  # never the user's saved sessions
+    with tempfile.TemporaryDirectory(prefix="vats-bench-state-") as state_root:  # never the user's
         return [await measure(limit, args, Path(state_root)) for limit in LIMITS]
 
 
@@ -581,7 +583,6 @@ def main() -> int:
         args.repeat = 1 if args.quick else 3
     if args.abonents < 1 or args.repeat < 1 or args.latency_ms < 0:
         parser.error("--abonents and --repeat must be >= 1, --latency-ms >= 0")
-    saved_state_dir = os.environ.get("VATS_STATE_DIR")
     load_start = os.getloadavg()[0]
     try:
         columns = asyncio.run(run(args))
@@ -589,10 +590,6 @@ def main() -> int:
         note("interrupted; the sandbox and the browsers are stopped")
         return 143 if _TERMINATED.is_set() else 130
     finally:
-        if saved_state_dir is None:
-            os.environ.pop("VATS_STATE_DIR", None)
-        else:
-            os.environ["VATS_STATE_DIR"] = saved_state_dir
         stop_leftovers()
     report(columns, args, (load_start, os.getloadavg()[0]))
     return 0

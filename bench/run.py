@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -39,8 +40,10 @@ def machine() -> str:
     chromium = "unknown"
     try:
         from scraper.browser.chromium import find_chromium
+        from scraper.settings import AccountSettings
 
-        path = find_chromium()
+        from_env: dict[str, Any] = {}  # every value from VATS_* (mypy wants the fields named)
+        path = find_chromium(AccountSettings(**from_env).chromium)  # VATS_CHROMIUM
         if path is not None:
             chromium = subprocess.run([str(path), "--version"], capture_output=True, text=True,
                                       check=False,

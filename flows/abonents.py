@@ -80,7 +80,7 @@ async def ensure_list_template(session: BrowserSession) -> None:
     try:
         session.learned.template(SERVICE, "list")
     except FlowError:
-        await navigate.abonents_tab(session)
+        await session.ui_walk("open the Abonents tab", lambda: navigate.abonents_tab(session))
 
 
 async def list_abonents(session: BrowserSession, filters: Filters | None = None, *,

@@ -26,12 +26,12 @@ from flows.trunks import (
 )
 from scraper.audit import AuditLog
 from scraper.browser.learned import Learned
-from scraper.browser.rpc import CallPolicy
 from scraper.browser.session import BrowserSession
 from scraper.errors import (
+    AuditError,
     FlowError,
     HTTPStatusError,
-    ProtocolError,
+    NotGwtAnswerError,
     RemoteException,
     TransportError,
     UsageError,
@@ -50,7 +50,6 @@ SWITCH_SERVICE = "ru.cti.vpbx.shared.services.AbonentDeviceFormGwtService"  # [R
 FORM_CLASS, RECORD_CLASS, RECORD_BASE = DEVICE_FORM_CLASS, DEVICE_RECORD, RECORD
 # the captured "add SIP device" request's constants (captures.md §3)
 DEVICE_NAME, DEVICE_TYPE = "SIP-phone", "Generic SIP Phone"
-THROTTLE_LIMIT = 12  # 429/503 answers tolerated per item before it is reported failed
 
 
 @dataclass
@@ -155,7 +154,9 @@ async def make_plan(session: BrowserSession, action: Action, numbers: Iterable[s
         status, reason = decide(trunk, action)
         return PlanItem(number, action, status, reason, row.abonent_id, trunk)
 
-    plan = list(await asyncio.gather(*(one(n) for n in wanted)))
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(n)) for n in wanted]
+    plan = [task.result() for task in tasks]
     if all_inactive:  # only what there is to do: the rest is not interesting here
         plan = [item for item in plan if item.status == "apply"]
     return plan
@@ -220,151 +221,199 @@ def update_request(learned: Learned, session: BrowserSession, form: Instance) ->
 # --- applying --------------------------------------------------------------------------------
 
 
-async def _send(session: BrowserSession, item: PlanItem, row: AbonentRow) -> None:
-    """One mutation, once. Raises what the call raised; never retries by itself."""
+class NotStarted(VatsError):
+    """The batch stopped before this item's change was sent (e.g. the audit log failed)."""
+
+
+@dataclass
+class Batch:
+    """What the items of one bulk change share: the audit log, and whether new mutations may
+    still start (they may not once the audit cannot be written: a change nobody can account
+    for is worse than one not made)."""
+
+    session: BrowserSession
+    audit: AuditLog | None = None
+    stopped: AuditError | None = None
+
+    def admit(self) -> None:
+        """Raise ``NotStarted`` once the batch is stopped: asked right before a change's first
+        send leaves (with its slot: items waiting for one are not yet started)."""
+        if self.stopped is not None:
+            raise NotStarted(f"not started: {self.stopped}")
+
+    def finish(self, item: PlanItem, result: Literal["done", "failed", "skipped"], detail: str,
+               after: Trunk | None, *, settled: bool = False) -> ItemResult:
+        """The item's result, audited when its change was attempted (a failed audit stops the
+        batch; the result still stands and says it was not audited)."""
+        detail = self.session.redactor.text(detail)
+        if result == "failed" and after is None and not settled:
+            return ItemResult(item, result, detail, after)  # audited once settled (``settle``)
+        if self.audit is not None and result != "skipped":
+            try:
+                self._record(item, result, detail, after)
+            except AuditError as exc:
+                if self.stopped is None:
+                    log.error("the audit log failed; no further change is started",
+                              extra={"error": str(exc)})
+                    self.stopped = exc
+                detail += "; NOT AUDITED: the audit log cannot be written"
+        return ItemResult(item, result, detail, after)
+
+    def _record(self, item: PlanItem, result: str, detail: str, after: Trunk | None) -> None:
+        assert self.audit is not None
+        known = after or item.before
+        settings = self.session.settings
+        self.audit.record(address=settings.address, account=settings.login or "",
+                          number=item.number, abonent_id=item.abonent_id,
+                          device_id=known.device_id if known is not None else None,
+                          action=item.action, before=_snapshot(item.before),
+                          after=_snapshot(after), result=result, detail=detail)
+
+
+async def apply_item(session: BrowserSession, item: PlanItem, row: AbonentRow, batch: Batch,
+                     *, via_ui: bool = False) -> ItemResult:
+    """One planned change: send → on a lost answer re-read (send again only if it is not
+    there) → read back → finish. Retries, throttling, re-login and re-learn are the session's
+    (``RpcCaller``); this says only what to send and how to tell it is done."""
+    seen: list[Trunk | None] = []  # what the last read of the trunk showed
+
+    async def applied() -> bool:
+        seen.append(await read_trunk(session, row))
+        return seen[-1] is not None and reached(seen[-1], item.action)
+
+    try:
+        build, returns = await _builder(session, item, row)
+        detail, unknown = "", None
+        if via_ui:
+            batch.admit()
+            try:
+                await _switch_in_page(session, item, row)
+                detail = "switched in the page"
+            except (FlowError, TransportError, HTTPStatusError, NotGwtAnswerError) as exc:
+                unknown = exc  # the app's call may or may not have switched it: read first
+        if not detail:
+            sent = await session.mutate(build, applied=applied, unknown=unknown,
+                                        admit=batch.admit, returns=returns)
+            if sent == "confirmed":
+                return batch.finish(item, "done", "confirmed by reading after a lost answer",
+                                    seen[-1])
+    except NotStarted as exc:
+        return batch.finish(item, "skipped", str(exc), None)
+    except RemoteException as exc:
+        return batch.finish(item, "failed", f"refused: {exc}", seen[-1] if seen else None)
+    except VatsError as exc:
+        return batch.finish(item, "failed", f"{type(exc).__name__}: {exc}",
+                            seen[-1] if seen else None)
+    return await _read_back(session, item, row, batch, detail or "applied and read back")
+
+
+async def _read_back(session: BrowserSession, item: PlanItem, row: AbonentRow, batch: Batch,
+                     detail: str) -> ItemResult:
+    try:
+        after = await read_trunk(session, row)
+    except VatsError as exc:
+        return batch.finish(item, "failed", f"applied, but the read-back failed: {exc}", None)
+    if after is None or not reached(after, item.action):
+        return batch.finish(item, "failed", "the read-back does not show the change", after)
+    return batch.finish(item, "done", detail, after)
+
+
+async def _builder(session: BrowserSession, item: PlanItem,
+                   row: AbonentRow) -> tuple[Callable[[Learned], Request], str | None]:
+    """How to build this item's mutation on whatever build is live when it is sent, and what
+    it returns when the answer cannot tell (``void``)."""
     before = item.before
-    assert before is not None
+    if before is None:
+        raise FlowError("the plan has no state for this item")
     if item.action in ("enable", "disable"):
         device_id = before.device_id
         if device_id is None:
             raise FlowError("no device id to switch")
         on = item.action == "enable"
         # [R] setDeviceEnabled returns void: //OK[[],0,7]
-        await session.call(lambda learned: switch_request(learned, session, device_id, on),
-                           read_only=False, returns="void")
-        return
+        return (lambda learned: switch_request(learned, session, device_id, on)), "void"
     device: int | None = None
-    if item.action == "add-device":
-        # fresh: its reserved device id
+    if item.action == "add-device":  # the form's reserved id for a new device, read fresh
         form = session.live.view(await read_form(session, row.abonent_id), DEVICE_FORM_CLASS)
         device = form.get("reservedDeviceId")
         if device is None:
             raise FlowError("the form names no device id for a new device")
 
-    def build(learned: Learned) -> Request:  # rebuilt per attempt: always the live build
+    def build(learned: Learned) -> Request:
         form = device_form(learned, session, abonent_id=row.abonent_id,
                            enterprise_id=before.enterprise_id,
                            identify_line=before.identify_line, device_id=device)
         return update_request(learned, session, form)
 
-    await session.call(build, read_only=False)
+    return build, None
 
 
-async def apply_item(session: BrowserSession, item: PlanItem, row: AbonentRow,
-                     audit: AuditLog | None, *, first_via_ui: bool = False) -> ItemResult:
-    """Apply one planned change, confirm it by reading back, and audit it."""
-    detail = ""
-    sent = throttled = 0
-    via_ui = first_via_ui
-    while True:
-        try:
-            if via_ui:
-                via_ui = False
-                exchange = await navigate.toggle_device(session, row.abonent_id,
-                                                        item.action == "enable")
-                body = exchange.response_body or ""
-                if exchange.status == 200 and body.startswith("//EX"):
-                    exchange.response(session.registry).raise_for_exception(
-                        service="AbonentDeviceFormGwtService", method="setDeviceEnabled")
-                if exchange.status != 200 or not body.startswith("//OK"):
-                    raise HTTPStatusError(exchange.status or 0, "", service="AbonentDeviceForm",
-                                          method="setDeviceEnabled")
-                detail = "switched in the page"
-            else:
-                sent += 1
-                await _send(session, item, row)
-            break
-        except (TransportError, HTTPStatusError, FlowError, ProtocolError) as exc:
-            if isinstance(exc, FlowError) and sent:
-                return _finish(session, item, "failed", str(exc), None, audit)
-            if getattr(exc, "status", None) in (429, 503) and throttled < THROTTLE_LIMIT:
-                # refused before the service ran (throttling): does not count as an attempt,
-                # but the state is still read before anything is sent again
-                throttled += 1
-                sent = max(0, sent - 1)
-                policy = session.rpc.policy if session.rpc is not None else CallPolicy()
-                await asyncio.sleep(policy.delay(min(throttled, 6)))
-            # the answer was lost, the server failed, or the page misbehaved: the change may or
-            # may not have happened. Read the truth first; send again only if it did not.
-            log.warning("mutation outcome unknown; re-reading", extra={
-                "number": item.number, "action": item.action, "error": str(exc)})
-            try:
-                current = await read_trunk(session, row)
-            except VatsError as read_error:
-                return _finish(session, item, "failed", f"{exc}; re-read failed: {read_error}",
-                               None, audit)
-            if current is not None and reached(current, item.action):
-                return _finish(session, item, "done", f"confirmed after: {exc}", current, audit)
-            if sent >= 2:
-                return _finish(session, item, "failed", f"not applied after {sent} attempts: {exc}",
-                               current, audit)
-        except RemoteException as exc:
-            return _finish(session, item, "failed", f"refused: {exc}", None, audit)
-        except VatsError as exc:
-            return _finish(session, item, "failed", f"{type(exc).__name__}: {exc}", None, audit)
-    try:
-        after = await read_trunk(session, row)
-    except VatsError as exc:
-        return _finish(session, item, "failed", f"applied, but the read-back failed: {exc}",
-                       None, audit)
-    if after is None or not reached(after, item.action):
-        return _finish(session, item, "failed", "the read-back does not show the change",
-                       after, audit)
-    return _finish(session, item, "done", detail or "applied and read back", after, audit)
+async def _switch_in_page(session: BrowserSession, item: PlanItem, row: AbonentRow) -> None:
+    """Move the Devices page's switch as a user does; the app's call judged as ours are."""
+    async with session.page_turn():
+        exchange = await navigate.toggle_device(session, row.abonent_id, item.action == "enable")
+    session.check_app_answer(exchange)
 
 
 def _snapshot(trunk: Trunk | None) -> dict[str, Any] | None:
     return None if trunk is None else trunk.model_dump(mode="json", exclude={"sip_password"})
 
 
-def _finish(session: BrowserSession, item: PlanItem, result: Literal["done", "failed"],
-            detail: str, after: Trunk | None, audit: AuditLog | None) -> ItemResult:
-    if audit is not None:
-        known = after or item.before
-        audit.record(address=session.settings.address, account=session.settings.login or "",
-                     number=item.number, abonent_id=item.abonent_id,
-                     device_id=known.device_id if known is not None else None,
-                     action=item.action, before=_snapshot(item.before), after=_snapshot(after),
-                     result=result, detail=session.redactor.text(detail))
-    return ItemResult(item, result, session.redactor.text(detail), after)
-
-
 async def apply_plan(session: BrowserSession, action: Action, plan: list[PlanItem], *,
                      audit: AuditLog | None = None, use_ui_first: bool = True,
                      progress: Callable[[int, int], None] | None = None) -> ChangeReport:
-    """Apply every ``apply`` item; every item ends up done, skipped or failed — none lost."""
-    report = ChangeReport(action, plan)
-    rows = {row.abonent_id: row for row in await list_abonents(session)}
-    todo = [item for item in plan if item.status == "apply"]
-    results: dict[int, ItemResult] = {}
-    done = 0
+    """Apply every ``apply`` item; every item ends up done, skipped or failed — none lost.
 
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(done, len(todo))
+    Raises ``AuditError`` (carrying the full report) when the audit log could not be written:
+    from then on no new change was started, those in flight were finished and reported.
+    """
+    report = ChangeReport(action, plan)
+    batch = Batch(session, audit)
+    todo = [(i, item) for i, item in enumerate(plan) if item.status == "apply"]
+    if todo and audit is not None:
+        audit.check_writable()  # before the first mutation, not after it
+    rows = {row.abonent_id: row for row in await list_abonents(session)} if todo else {}
+    results: dict[int, ItemResult] = {}
 
     async def run(index: int, item: PlanItem, via_ui: bool) -> None:
         row = rows.get(item.abonent_id or 0)
         if row is None:
             results[index] = ItemResult(item, "failed", "the abonent disappeared before applying")
         else:
-            try:
-                results[index] = await apply_item(session, item, row, audit, first_via_ui=via_ui)
-            except VatsError as exc:  # anything unforeseen is a failed item, never a lost one
-                results[index] = _finish(session, item, "failed", f"{type(exc).__name__}: {exc}",
-                                         None, audit)
-        tick()
+            results[index] = await apply_item(session, item, row, batch, via_ui=via_ui)
+        if progress:
+            progress(len(results), len(todo))
 
-    indexed = list(enumerate(plan))
-    pending = [(i, item) for i, item in indexed if item.status == "apply"]
-    if pending and use_ui_first and action in ("enable", "disable"):
-        first_index, first_item = pending.pop(0)
-        await run(first_index, first_item, True)  # learn the switch from the real page
-    await asyncio.gather(*(run(i, item, False) for i, item in pending))
-    for index, item in indexed:
-        if item.status != "apply":
-            results[index] = ItemResult(item, "skipped", item.reason)
-    report.results = [results[i] for i, _ in indexed]
+    if todo and use_ui_first and action in ("enable", "disable"):
+        await run(*todo.pop(0), True)  # learn the switch from the real page
+    async with asyncio.TaskGroup() as group:  # run() never raises: each item ends in a result
+        for index, item in todo:
+            group.create_task(run(index, item, False))
+    await _settle(session, results, rows, batch)
+    report.results = [results.get(i) or ItemResult(item, "skipped", item.reason)
+                      for i, item in enumerate(plan)]
+    if batch.stopped is not None:
+        raise AuditError(str(batch.stopped), path=batch.stopped.path, report=report)
     return report
+
+
+async def _settle(session: BrowserSession, results: dict[int, ItemResult],
+                  rows: dict[int, AbonentRow], batch: Batch) -> None:
+    """Failed items whose state no read has shown yet: read it now, so the report and the
+    audit say what the cabinet shows (a change that did happen is done, whatever failed on the
+    way). An item whose state still cannot be read stays failed, audited as such."""
+    for index, result in list(results.items()):
+        row = rows.get(result.item.abonent_id or 0)
+        if result.result != "failed" or result.after is not None or row is None:
+            continue
+        try:
+            now = await read_trunk(session, row)
+        except VatsError as exc:
+            now, detail = None, f"{result.detail}; its state could not be read: {exc}"
+        else:
+            detail = result.detail
+        if now is not None and reached(now, result.item.action):
+            results[index] = batch.finish(result.item, "done",
+                                          f"the cabinet shows it done ({detail})", now)
+        else:
+            results[index] = batch.finish(result.item, "failed", detail, now, settled=True)

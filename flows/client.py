@@ -42,9 +42,7 @@ class Vats:
         self.settings = settings
         self.redactor = redactor or Redactor()
         self._own_host = host is None
-        self.host = host or BrowserHost(headless=settings.headless,
-                                        slow_mo_ms=settings.slow_mo_ms,
-                                        chromium=settings.chromium)
+        self.host = host or BrowserHost.for_settings(settings)
         self.session = BrowserSession(self.host, settings,
                                       authenticate=make_authenticate(code_provider),
                                       redactor=self.redactor)

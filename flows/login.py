@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable
 
@@ -32,12 +31,10 @@ SUBMIT = re.compile(r"^\s*(Войти|Вход|Подтвердить|Продо
 _APP = re.compile(r"/gwt/(enterprise|abonent)/\d+/")
 
 
-def env_code_provider() -> str:
-    """The confirmation code from ``VATS_CONFIRMATION_CODE`` (for unattended runs)."""
-    code = os.environ.get("VATS_CONFIRMATION_CODE")
-    if not code:
-        raise UsageError("the cabinet asks for a confirmation code; set VATS_CONFIRMATION_CODE")
-    return code
+def no_code_provider() -> str:
+    """Without a provider the code can only come with the settings (``confirmation_code``,
+    ``VATS_CONFIRMATION_CODE``); when it did not, say so."""
+    raise UsageError("the cabinet asks for a confirmation code; set VATS_CONFIRMATION_CODE")
 
 
 def make_authenticate(code_provider: CodeProvider | None = None
@@ -111,7 +108,7 @@ async def login(session: BrowserSession, *, code_provider: CodeProvider | None =
     except PlaywrightError as exc:
         raise FlowError(f"login form not found by its labels (Логин/Пароль): {exc.message}") from None
     await debug.step(page, "login-filled")
-    first_call = session.capture.expect(for_call())
+    first_call = session.capture.expect(for_call(ok=False))  # a failed one fails fast
     await _submit(page)
     outcome = await _outcome(page, timeout)
     if outcome == "code":
@@ -124,16 +121,18 @@ async def login(session: BrowserSession, *, code_provider: CodeProvider | None =
     if outcome == "error":
         await debug.step(page, "login-refused")
         raise LoginError("the cabinet refused the login", page_message=await _page_error(page))
+    session.login_accepted()  # from here a retry walks into the app, never logs in twice
     await session.app_call(first_call, "after the login")
     log.info("logged in", extra={"address": settings.address})
     await session.logged_in()
 
 
 async def _ask_code(session: BrowserSession, provider: CodeProvider | None) -> str:
-    """Ask for the one-time code while the page stays open, within ``code_timeout_s``."""
+    """The one-time code: the settings' (``VATS_CONFIRMATION_CODE``), else asked from
+    ``provider`` while the page stays open, within ``code_timeout_s``."""
     if session.settings.confirmation_code is not None:
         return session.settings.confirmation_code.get_secret_value()
-    chosen = provider or env_code_provider
+    chosen = provider or no_code_provider
 
     async def ask() -> str:
         answer = chosen()

@@ -44,9 +44,9 @@ async def learn_device_form(session: BrowserSession) -> None:
 
 
 async def ensure_device_form(session: BrowserSession) -> None:
-    session.add_learner(learn_device_form)
+    session.add_learner(learn_device_form)  # a re-learn walks there again (retried as a whole)
     if DEVICE_FORM not in session.learned.ordinals:
-        await learn_device_form(session)
+        await session.ui_walk("learn the device form", lambda: learn_device_form(session))
 
 
 def form_request(learned: Learned, session: BrowserSession, abonent_id: int) -> Request:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,9 +19,9 @@ from typing import Any
 
 import platformdirs
 
-log = logging.getLogger(__name__)
+from scraper.errors import AuditError
 
-AUDIT_ENV = "VATS_AUDIT_DB"
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -44,10 +43,8 @@ CREATE INDEX IF NOT EXISTS changes_account_time ON changes (account, time);
 
 
 def default_path() -> Path:
-    """``$VATS_AUDIT_DB``, else ``<user data dir>/vats/audit.sqlite``."""
-    env = os.environ.get(AUDIT_ENV)
-    if env:
-        return Path(env)
+    """``<user data dir>/vats/audit.sqlite``: where the log is when no path is configured
+    (``AccountSettings.audit_db``, which is where ``VATS_AUDIT_DB`` arrives)."""
     return Path(platformdirs.user_data_dir("vats")) / "audit.sqlite"
 
 
@@ -68,22 +65,41 @@ class AuditEntry:
 
 
 class AuditLog:
-    """Append-only log of applied changes in one SQLite file."""
+    """Append-only log of applied changes in one SQLite file (``path``, else ``default_path()``)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._connect() as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
+        """One transaction; a file that cannot be opened or written (a missing or read-only
+        folder, a full disk, a lock held too long, not a database) is an ``AuditError``
+        naming the file — never a bare sqlite3 or OS error."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            db = sqlite3.connect(self.path, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error(exc) from None
         try:
             with db:  # one transaction
                 yield db
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error(exc) from None
         finally:
             db.close()
+
+    def _error(self, exc: BaseException) -> AuditError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return AuditError(f"the audit log {self.path} cannot be written: {reason}",
+                          path=str(self.path))
+
+    def check_writable(self) -> None:
+        """Take the write lock and let it go: before a bulk change starts, so that a log that
+        cannot be written stops it before the first mutation rather than after."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
 
     def record(self, *, address: str, account: str, number: str, abonent_id: int | None,
                device_id: int | None, action: str, before: dict[str, Any] | None,

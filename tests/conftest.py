@@ -170,9 +170,8 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @asynccontextmanager
-async def headless_browser() -> AsyncIterator[Any]:
-    """A fresh headless Chromium, started and stopped as the library does (``BrowserHost``);
-    the test is skipped when no Chromium can start here."""
+async def browser_host() -> AsyncIterator[Any]:
+    """A started ``BrowserHost`` (headless); the test is skipped when no Chromium can start."""
     from scraper.browser.host import BrowserHost
 
     host = BrowserHost()
@@ -181,9 +180,30 @@ async def headless_browser() -> AsyncIterator[Any]:
     except Exception as exc:  # noqa: BLE001 - any launch failure means "no browser here"
         pytest.skip(f"no usable Chromium: {exc}")
     try:
-        yield host.browser
+        yield host
     finally:
         await host.close()
+
+
+@asynccontextmanager
+async def headless_browser() -> AsyncIterator[Any]:
+    """A fresh headless Chromium, started and stopped as the library does (``BrowserHost``)."""
+    async with browser_host() as host:
+        yield host.browser
+
+
+@asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """An aiohttp application on a free loopback port for a ``with`` block; yields its URL."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def account_settings(handle: SandboxHandle, **overrides: Any) -> Any:

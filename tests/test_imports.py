@@ -2,6 +2,7 @@
 
 import importlib
 import pkgutil
+import sys
 
 import pytest
 
@@ -22,7 +23,9 @@ def _modules():
 
 @pytest.mark.parametrize("name", _modules())
 def test_import(name):
-    importlib.import_module(name)
+    module = importlib.import_module(name)
+    assert module.__name__ == name
+    assert sys.modules[name] is module
 
 
 def test_codec_is_sans_io():

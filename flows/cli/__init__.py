@@ -25,9 +25,9 @@ app.add_typer(gwt.app, name="gwt")
 def _global(
     ctx: typer.Context,
     address: Annotated[str | None, typer.Option(
-        "--address", envvar="VATS_ADDRESS", help="Cabinet base URL (default https://vpbx.mts.ru).")] = None,
+        "--address", help="Cabinet base URL (env VATS_ADDRESS; default https://vpbx.mts.ru).")] = None,
     login: Annotated[str | None, typer.Option(
-        "--login", envvar="VATS_LOGIN", help="Account login, e.g. +7-9XXXXXXXXX.")] = None,
+        "--login", help="Account login, e.g. +7-9XXXXXXXXX (env VATS_LOGIN).")] = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the password from the first line of stdin.")] = False,
     headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
@@ -37,13 +37,16 @@ def _global(
     trace: Annotated[str, typer.Option(
         "--trace", help="Playwright trace: on-failure, always or off.")] = "on-failure",
     chromium: Annotated[str | None, typer.Option(
-        "--chromium", envvar="VATS_CHROMIUM", help="Chromium binary to use.")] = None,
+        "--chromium", help="Chromium binary to use (env VATS_CHROMIUM).")] = None,
     ca_cert: Annotated[Path | None, typer.Option(
-        "--ca-cert", help="Trust this CA certificate (the sandbox's --tls certificate).")] = None,
-    transport: Annotated[str, typer.Option(
-        "--transport", envvar="VATS_TRANSPORT",
+        "--ca-cert", help="Trust exactly this certificate (PEM or DER), besides the public roots, in "
+        "the browser and for changes alike, e.g. the one `vats sandbox --tls --cert-out FILE` "
+        "writes; HTTPS errors are never ignored.")] = None,
+    transport: Annotated[str | None, typer.Option(
+        "--transport",
         help="Replay reads through the page's own fetch (page, the default: the browser's TLS) "
-             "or Playwright's request context (request: faster, no 6-connection cap).")] = "page",
+             "or Playwright's request context (request: faster, no 6-connection cap); "
+             "env VATS_TRANSPORT.")] = None,
     schema: Annotated[list[Path] | None, typer.Option(
         "--schema", exists=True, dir_okay=False,
         help="A schema file naming slots of the live layouts (e.g. the derived schema a drift "

@@ -16,6 +16,7 @@ from rich.table import Table
 from flows.changes import Action, ChangeReport, PlanItem
 from flows.cli.common import (
     CliState,
+    local_settings,
     prompt_code_async,
     run_async,
     settings_for,
@@ -25,7 +26,7 @@ from flows.cli.trunks_cmd import read_numbers
 from flows.client import Vats
 from scraper.audit import AuditLog
 from scraper.browser.redact import Redactor
-from scraper.errors import UsageError
+from scraper.errors import AuditError, UsageError
 
 
 def _plan_table(plan: list[PlanItem], title: str) -> Table:
@@ -82,6 +83,7 @@ def change_command(state: CliState, action: Action, *, numbers: list[str],
         settings = settings_for(state, **overrides)
     redactor = Redactor()
     out, err = Console(), Console(stderr=True)
+    stopped: list[AuditError] = []  # the audit failed mid-batch: report, then the error
 
     async def job() -> tuple[ChangeReport, bool]:
         settings.require_credentials()
@@ -104,8 +106,14 @@ def change_command(state: CliState, action: Action, *, numbers: list[str],
                                 disable=not err.is_terminal)
             with progress:
                 task = progress.add_task(action, total=len(todo))
-                report = await vats.apply(action, plan, progress=lambda d, t: progress.update(
-                    task, completed=d, total=t))
+                try:
+                    report = await vats.apply(action, plan, progress=lambda d, t: progress.update(
+                        task, completed=d, total=t))
+                except AuditError as exc:
+                    if not isinstance(exc.report, ChangeReport):
+                        raise
+                    stopped.append(exc)
+                    report = exc.report
             return report, False
 
     report, planned_only = run_async(state, redactor, job)
@@ -119,6 +127,10 @@ def change_command(state: CliState, action: Action, *, numbers: list[str],
                   f"{counts['failed']} failed")
     elif not dry_run and not any(i.status == "apply" for i in report.plan):
         err.print(f"{action}: nothing to do")
+    if stopped:
+        err.print(f"vats: AuditError: {redactor.text(str(stopped[0]))}; no further change was "
+                  "started (the items above say what was done)", markup=False, highlight=False)
+        raise typer.Exit(1)
     if report.failed:
         raise typer.Exit(1)
 
@@ -130,8 +142,10 @@ async def _ask(question: str) -> bool:
 
 
 def audit_command(state: CliState, *, limit: int, fmt: str, account: str | None) -> None:
-    log = AuditLog(None)
-    entries = log.entries(account=account or state.login, limit=limit)
+    with usage_errors():
+        settings = local_settings(state)  # a local file: no password asked
+    log = AuditLog(settings.audit_db)
+    entries = log.entries(account=account or settings.login, limit=limit)
     if fmt == "json":
         sys.stdout.write(json.dumps([dataclasses.asdict(e) for e in entries], ensure_ascii=False,
                                     indent=2) + "\n")

@@ -1,10 +1,13 @@
-"""What every account command shares: settings from options and env, the password, the loop."""
+"""What every account command shares: settings from options and env, the password, the loop.
+
+The environment is read by ``AccountSettings`` alone (``scraper/settings.py``); options given
+here win over it, and it wins over the defaults.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +18,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from flows.cli.hints import hint
 from flows.cli.logs import configure
 from scraper.browser.redact import Redactor
 from scraper.errors import DriftError, LoginError, UsageError, VatsError
@@ -36,15 +40,13 @@ class CliState:
     ca_cert: Path | None
     reuse: bool
     verbose: int
-    transport: str = "page"
+    transport: str | None = None
     schemas: list[Path] = field(default_factory=list)
 
 
 def read_password(state: CliState) -> str | None:
-    """VATS_PASSWORD, else --password-stdin, else an interactive prompt — never argv."""
-    env = os.environ.get("VATS_PASSWORD")
-    if env:
-        return env
+    """--password-stdin, else an interactive prompt — never argv. Asked only when the settings
+    came without one (``VATS_PASSWORD`` arrives with them and goes first)."""
     if state.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if sys.stdin.isatty():
@@ -63,23 +65,40 @@ def usage_errors() -> Iterator[None]:
 
 
 def settings_for(state: CliState, **overrides: Any) -> AccountSettings:
+    """The account's settings: ``overrides`` > options > ``VATS_*`` > defaults; then, when no
+    password came with them, one from stdin or a prompt."""
+    values = _option_values(state, overrides)
+    settings = _validated(values)
+    if settings.password is None:
+        password = read_password(state)
+        if password is not None:
+            settings = _validated({**values, "password": password})
+    return settings
+
+
+def local_settings(state: CliState) -> AccountSettings:
+    """The settings for a command that never logs in (``vats audit``): no password asked."""
+    return _validated(_option_values(state, {}))
+
+
+def _option_values(state: CliState, overrides: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {
         "headless": not state.headed, "slow_mo_ms": state.slow_mo, "trace": state.trace,
-        "reuse_session": state.reuse, "transport": state.transport,
+        "reuse_session": state.reuse,
     }
     for key, value in (("address", state.address), ("login", state.login),
+                       ("transport", state.transport),
                        ("debug_dir", state.debug_dir), ("chromium", state.chromium),
                        ("ca_cert", state.ca_cert)):
         if value is not None:
             values[key] = value
-    if state.ca_cert is not None:
-        values["ignore_https_errors"] = True
     if state.schemas:
         values["schema_files"] = list(state.schemas)
-    password = read_password(state)
-    if password is not None:
-        values["password"] = password
     values.update(overrides)
+    return values
+
+
+def _validated(values: dict[str, Any]) -> AccountSettings:
     try:
         return AccountSettings(**values)
     except ValidationError as exc:
@@ -104,16 +123,18 @@ def run_async(state: CliState, redactor: Redactor, job: Callable[[], Awaitable[T
                    f"drift report: {exc.report}", err=True)
         raise typer.Exit(1) from None
     except VatsError as exc:
-        typer.echo(f"vats: {type(exc).__name__}: {redactor.text(str(exc))}", err=True)
+        typer.echo(f"vats: {type(exc).__name__}: {redactor.text(str(exc))}{hint(exc)}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # the machine's refusal (a folder, a file, a full disk): said once
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(f"vats: {exc.strerror or exc}{where}", err=True)
         raise typer.Exit(1) from None
 
 
 def prompt_code() -> str:
-    """The CLI's confirmation-code source: env var, else an interactive prompt (in a thread,
-    so the browser page stays alive while the user types)."""
-    code = os.environ.get("VATS_CONFIRMATION_CODE")
-    if code:
-        return code
+    """The CLI's confirmation-code source when the settings brought none (no
+    ``VATS_CONFIRMATION_CODE``): an interactive prompt (in a thread, so the browser page stays
+    alive while the user types)."""
     if not sys.stdin.isatty():
         raise UsageError("the cabinet asks for a confirmation code; set VATS_CONFIRMATION_CODE")
     return input("Код подтверждения / confirmation code: ").strip()

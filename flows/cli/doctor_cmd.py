@@ -36,8 +36,7 @@ def doctor_command(state: CliState, *, bundle: Path | None, fmt: str) -> None:
 
     async def job() -> list[doctor.Finding]:
         settings.require_credentials()
-        async with BrowserHost(headless=settings.headless, slow_mo_ms=settings.slow_mo_ms,
-                               chromium=settings.chromium) as host:
+        async with BrowserHost.for_settings(settings) as host:
             async with BrowserSession(host, settings, authenticate=make_authenticate(
                     prompt_code_async), redactor=redactor) as session:
                 await session.open_app()

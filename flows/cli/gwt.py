@@ -16,11 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
-from scraper.errors import ProtocolError, UsageError
+from flows.cli.hints import hint
+from scraper.errors import ProtocolError, UsageError, VatsError
 from scraper.gwt import (
     build_request,
     build_response,
-    default_registry,
     parse_request,
     parse_response,
     request_from_json,
@@ -30,6 +30,7 @@ from scraper.gwt import (
 )
 from scraper.gwt.permutation import DerivedBuild, derive_permutation
 from scraper.gwt.schema import Registry
+from scraper.profile import MTS
 
 app = typer.Typer(help="Decode and encode GWT-RPC payloads (JSON form of json-form.md).",
                   no_args_is_help=True)
@@ -68,7 +69,8 @@ def _read(file: str) -> str:
 
 
 def _registry(schemas: list[Path] | None, permutation: str | None = None) -> Registry:
-    registry = default_registry().copy()
+    """GWT's built-ins and our MTS classes, then a permutation's layouts, then ``--schema``."""
+    registry = MTS.registry().copy()
     if permutation is not None:
         registry.load_schema_dict(_derive(permutation).to_schema(), source=permutation)
     for path in schemas or []:
@@ -98,6 +100,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _failed(exc: Exception, *, returns_given: bool = True) -> typer.Exit:
+    """An error's message, and for a typed one the advice its kind calls for."""
+    advice = hint(exc, returns_given=returns_given) if isinstance(exc, VatsError) else ""
+    return _fail(f"{exc}{advice}")
+
+
 def _emit(text: str) -> None:
     sys.stdout.write(text)
     if sys.stdout.isatty():
@@ -109,18 +117,20 @@ def _emit(text: str) -> None:
 def decode(file: FileArgument = "-", schema: SchemaOption = None,
            returns: ReturnsOption = None, permutation: PermutationOption = None) -> None:
     """Print the JSON form of a request payload or a response body (detected)."""
+    answer = False  # a response: its return type may be the trouble
     try:
         text = _read(file)
         registry = _registry(schema, permutation)
         stripped = text.strip()
         form: dict[str, Any]
         if stripped.startswith("//"):
+            answer = True
             response = parse_response(stripped, registry, returns=returns)
             form = response_to_json(response, registry, returns=returns)
         else:
             form = request_to_json(parse_request(text.rstrip("\r\n"), registry), registry)
     except (ProtocolError, UsageError, OSError, UnicodeDecodeError) as exc:
-        raise _fail(str(exc)) from None
+        raise _failed(exc, returns_given=returns is not None or not answer) from None
     _emit(json.dumps(form, ensure_ascii=False, indent=2))
 
 
@@ -141,7 +151,7 @@ def encode(file: FileArgument = "-", schema: SchemaOption = None,
         else:
             text = build_request(request_from_json(data, registry), registry)
     except (ProtocolError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(str(exc)) from None
+        raise _failed(exc) from None
     _emit(text)
 
 

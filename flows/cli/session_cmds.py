@@ -33,8 +33,7 @@ def login_command(state: CliState) -> None:
 
     async def job() -> None:
         settings.require_credentials()
-        async with BrowserHost(headless=settings.headless, slow_mo_ms=settings.slow_mo_ms,
-                               chromium=settings.chromium) as host:
+        async with BrowserHost.for_settings(settings) as host:
             async with BrowserSession(host, settings, authenticate=make_authenticate(
                     prompt_code_async), redactor=redactor) as session:
                 started = time.perf_counter()
@@ -94,8 +93,7 @@ def capture_command(state: CliState, out: Path) -> None:
         settings = settings_for(state)
 
     async def job() -> int:
-        async with BrowserHost(headless=settings.headless, slow_mo_ms=settings.slow_mo_ms,
-                               chromium=settings.chromium) as host:
+        async with BrowserHost.for_settings(settings) as host:
             async with BrowserSession(host, settings, authenticate=make_authenticate(
                     prompt_code_async), redactor=redactor) as session:
                 await session.open_app()

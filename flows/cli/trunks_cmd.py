@@ -3,7 +3,6 @@ sandbox."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -143,10 +142,11 @@ def demo_command(state: CliState, abonents: int) -> None:
             tempfile.TemporaryDirectory(prefix="vats-demo-") as state_dir:
         typer.echo(f"sandbox cabinet running at {url} (login +7-9000000000, password sandbox)",
                    err=True)
-        os.environ["VATS_STATE_DIR"] = state_dir  # the demo never touches your saved sessions
-        os.environ["VATS_PASSWORD"] = SANDBOX_PASSWORD
         state.address, state.login = url, "+7-9000000000"
         trunks_command(state, filters=["all"], numbers=[], numbers_file=None,
                        columns="phone,identify_line,sip_login,sip_password,has_device,"
                                "device_enabled,active,blocked,marked_for_deletion",
-                       fmt="table", output=None, show_secrets=False, concurrency=None)
+                       fmt="table", output=None, show_secrets=False, concurrency=None,
+                       # settings of this run only (the process environment is left alone):
+                       # the demo never touches your saved sessions or uses your password
+                       overrides={"state_dir": Path(state_dir), "password": SANDBOX_PASSWORD})

@@ -1,4 +1,5 @@
-"""Listening to the app's GWT traffic: every ``/vpbxGwt/*`` exchange becomes a record.
+"""Listening to the app's GWT traffic: every POST to a servlet under the cabinet's GWT path
+(``CabinetProfile.gwt_path``) becomes a record.
 
 Why listen rather than guess: the permutation, the policy strong names, the type signatures and
 the enum ordinals of the live build are all in what the real app sends. We keep the raw bodies
@@ -21,8 +22,6 @@ from scraper.gwt import Registry, Request, Response, parse_request, parse_respon
 from scraper.gwt.request import peek_call
 
 log = logging.getLogger(__name__)
-
-GWT_PATH = "/vpbxGwt/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,22 +68,25 @@ class Exchange:
         return parse_response(self.response_body, registry, returns=returns)
 
 
-def servlet_of(url: str) -> str | None:
-    """``https://host/vpbxGwt/DispatcherGwtService`` → ``DispatcherGwtService``."""
-    index = url.find(GWT_PATH)
+def servlet_of(url: str, gwt_path: str) -> str | None:
+    """The servlet a URL under ``gwt_path`` names: ``https://host/app/Svc?x`` → ``Svc`` for
+    ``/app/``; None for other URLs and for the module's files (``*.js``, deeper paths)."""
+    index = url.find(gwt_path)
     if index < 0:
         return None
-    rest = url[index + len(GWT_PATH):].split("?", 1)[0]
+    rest = url[index + len(gwt_path):].split("?", 1)[0]
     return rest if rest and "/" not in rest and not rest.endswith(".js") else None
 
 
 class Capture:
     """Records the GWT exchanges of one browser context; ``wait_for`` awaits the next match.
 
-    ``on_exchange`` callbacks run for every record (the template store learns from them).
+    ``gwt_path`` is where the app's servlets are (``/app/`` for ``https://host/app/<servlet>``);
+    ``on_exchange`` callbacks run for every record (the learned build takes what it proves).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gwt_path: str) -> None:
+        self.gwt_path = gwt_path
         self.exchanges: list[Exchange] = []
         self._listeners: list[Callable[[Exchange], None]] = []
         self._waiters: list[tuple[Callable[[Exchange], bool], asyncio.Future[Exchange]]] = []
@@ -94,8 +96,7 @@ class Capture:
         self.ignore: Callable[[str], bool] = lambda body: False
 
     def attach(self, context: BrowserContext) -> None:
-        """Listen to ``context``. Playwright only streams network events while someone listens,
-        so a detached capture costs nothing during bulk replays."""
+        """Listen to ``context`` for as long as it lives (attaching twice listens once)."""
         if self._context is context:
             return
         self._context = context
@@ -103,24 +104,13 @@ class Capture:
         context.on("requestfinished", self._on_finished)
         context.on("requestfailed", self._on_failed)
 
-    def detach(self) -> None:
-        context, self._context = self._context, None
-        if context is not None:
-            context.remove_listener("request", self._on_request)
-            context.remove_listener("requestfinished", self._on_finished)
-            context.remove_listener("requestfailed", self._on_failed)
-
-    @property
-    def attached(self) -> bool:
-        return self._context is not None
-
     def on_exchange(self, listener: Callable[[Exchange], None]) -> None:
         self._listeners.append(listener)
 
     def _wanted(self, request: PwRequest) -> str | None:
         if request.method != "POST":
             return None
-        servlet = servlet_of(request.url)
+        servlet = servlet_of(request.url, self.gwt_path)
         if servlet is None or self.ignore(request.post_data or ""):
             return None
         return servlet
@@ -132,7 +122,7 @@ class Capture:
     async def _on_finished(self, request: PwRequest) -> None:
         if id(request) not in self._started:
             return
-        servlet = self._wanted(request) or servlet_of(request.url) or "?"
+        servlet = self._wanted(request) or servlet_of(request.url, self.gwt_path) or "?"
         status: int | None = None
         body: str | None = None
         try:
@@ -146,7 +136,7 @@ class Capture:
 
     def _on_failed(self, request: PwRequest) -> None:
         if id(request) in self._started:
-            servlet = servlet_of(request.url) or "?"
+            servlet = servlet_of(request.url, self.gwt_path) or "?"
             self._record(request, servlet, None, None, request.failure or "failed")
 
     def _record(self, request: PwRequest, servlet: str, status: int | None, body: str | None,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scraper.errors import UsageError
+from scraper.settings import ProcessSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ _PLAYWRIGHT_SHELL = ("chromium_headless_shell-*/*/chrome-headless-shell",
 
 
 def _playwright_root() -> Path:
-    return Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache/ms-playwright")
+    return ProcessSettings().playwright_root
 
 
 def playwright_chromium(*, headless: bool = False) -> Path | None:
@@ -91,7 +92,7 @@ def find_chromium(explicit: str | os.PathLike[str] | None = None, *,
     ones. ``None`` means "let Playwright use its default", which only works when its browser
     exists.
     """
-    for candidate in (explicit, os.environ.get("VATS_CHROMIUM")):
+    for candidate in (explicit, ProcessSettings().vats_chromium):
         if candidate:
             path = Path(candidate)
             if path.exists():

@@ -3,21 +3,42 @@
 Why a host object: Playwright and Chromium must be stopped on every exit path (errors,
 cancellation, Ctrl-C), or CI machines fill with orphaned Chromium processes. ``async with``
 guarantees it; contexts opened through the host are closed with it.
+
+Trust: the host trusts the public roots and, besides them, exactly its ``ca_certs``
+(``--ca-cert``), in both of the browser's network stacks — Chromium (page loads, in-page fetch)
+and Playwright's request context, which runs in the Node driver (mutations). HTTPS errors are
+never ignored: a server with any other certificate fails the TLS handshake, and the caller gets
+a ``TLSError``. Chromium learns the certificates' keys from
+``--ignore-certificate-errors-spki-list`` (it accepts a chain that holds one of those keys; the
+check happens per browser, so the flag is a launch option of the one browser of the host), the
+driver from ``NODE_EXTRA_CA_CERTS`` (a bundle of the same certificates, read by Node itself).
+One difference remains: Chromium accepts a trusted key under any host name, Node also checks the
+certificate names the host (the sandbox's names the address it binds).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import tempfile
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from scraper.browser.chromium import launch_options
+from scraper.errors import UsageError
+
+if TYPE_CHECKING:
+    from scraper.settings import AccountSettings
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +47,95 @@ log = logging.getLogger(__name__)
 #: PSS over 800 calls; with 1 MB semi-spaces ~130 MB, at no measurable cost in time).
 DRIVER_NODE_OPTIONS = "--max-semi-space-size=1"
 LAUNCH_ATTEMPTS = 2
+SPKI_FLAG = "--ignore-certificate-errors-spki-list="
+
+#: edits the environment Playwright builds for its driver; set only while a host starts one
+_driver_env_edit: ContextVar[Callable[[dict[str, str]], None] | None] = ContextVar(
+    "vats_driver_env_edit", default=None)
 
 
-@contextmanager
-def _driver_environment() -> Iterator[None]:
-    """``NODE_OPTIONS`` for the driver while it starts (the user's own flags win)."""
-    before = os.environ.get("NODE_OPTIONS")
-    if before is not None and "semi-space" in before:
-        yield
-        return
-    os.environ["NODE_OPTIONS"] = f"{before} {DRIVER_NODE_OPTIONS}" if before else DRIVER_NODE_OPTIONS
+def _hook_driver_env() -> bool:
+    """Let a starting host edit its driver's environment; False when Playwright's code moved.
+
+    Why this way: only the driver needs ``NODE_OPTIONS`` and ``NODE_EXTRA_CA_CERTS``, and
+    Playwright takes no environment for it; writing ``os.environ`` around the start would change
+    it for every thread and child process meanwhile. Playwright builds the driver's environment
+    with ``playwright._impl._driver.get_driver_env()`` (a copy of ``os.environ``), called by
+    ``PipeTransport.connect`` through its module's reference. That reference is wrapped once;
+    the wrapper consults a context variable, so the edit reaches only the driver of the host
+    that set it (the task that connects copies the starting task's context), also when two
+    hosts start at once, and without the variable the wrapper changes nothing.
+    """
     try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("NODE_OPTIONS", None)
-        else:
-            os.environ["NODE_OPTIONS"] = before
+        from playwright._impl import transport as driver_transport
+
+        original = getattr(driver_transport, "get_driver_env")  # noqa: B009 - not exported
+    except (ImportError, AttributeError):
+        return False
+    if getattr(original, "vats_hook", False):
+        return True
+
+    def get_driver_env() -> dict[str, str]:
+        env: dict[str, str] = original()
+        edit = _driver_env_edit.get()
+        if edit is not None:
+            edit(env)
+        return env
+
+    get_driver_env.vats_hook = True  # type: ignore[attr-defined]
+    setattr(driver_transport, "get_driver_env", get_driver_env)  # noqa: B010 - typed module
+    return True
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """The certificates in ``path`` (PEM, one or more, or DER); none is a ``UsageError``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--ca-cert {path}: cannot read it ({exc.strerror})") from None
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise UsageError(f"--ca-cert {path}: no certificate in it (PEM or DER)") from None
+
+
+def spki_hash(certificate: x509.Certificate) -> str:
+    """Chromium's name for a key: base64 of the SHA-256 of its SubjectPublicKeyInfo (DER)."""
+    der = certificate.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode("ascii")
 
 
 class BrowserHost:
     """Owns Playwright and one Chromium; ``new_context`` per account."""
 
     def __init__(self, *, headless: bool = True, slow_mo_ms: float = 0,
-                 chromium: str | None = None) -> None:
+                 chromium: str | None = None, ca_certs: Iterable[Path] = ()) -> None:
         self.options = launch_options(headless=headless, slow_mo_ms=slow_mo_ms, executable=chromium)
+        self.ca_certs = tuple(Path(path) for path in ca_certs)
+        self._trusted = [cert for path in self.ca_certs for cert in load_certificates(path)]
+        #: the keys Chromium accepts besides the public roots
+        self.spki = frozenset(spki_hash(cert) for cert in self._trusted)
+        if self.spki:
+            self.options["args"] = [*self.options["args"], SPKI_FLAG + ",".join(sorted(self.spki))]
+        self._bundle: Path | None = None
+        self._driver_env_applied = False
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._contexts: list[BrowserContext] = []
+
+    @classmethod
+    def for_settings(cls, settings: AccountSettings) -> BrowserHost:
+        """The host an account's settings ask for (browser, speed, trusted certificate)."""
+        return cls(headless=settings.headless, slow_mo_ms=settings.slow_mo_ms,
+                   chromium=settings.chromium,
+                   ca_certs=() if settings.ca_cert is None else (settings.ca_cert,))
+
+    def trusts(self, path: Path) -> bool:
+        """Whether the host trusts every certificate in ``path`` (a session checks its own)."""
+        return {spki_hash(cert) for cert in load_certificates(path)} <= self.spki
 
     @property
     def browser(self) -> Browser:
@@ -61,17 +143,65 @@ class BrowserHost:
             raise RuntimeError("BrowserHost is not started (use 'async with')")
         return self._browser
 
+    def _edit_driver_env(self, env: dict[str, str]) -> None:
+        """The driver's variables, in Playwright's copy of the environment (the user's
+        ``NODE_OPTIONS`` stay and win; ``NODE_EXTRA_CA_CERTS`` is ours when we trust any)."""
+        self._driver_env_applied = True
+        before = env.get("NODE_OPTIONS")
+        if not (before and "semi-space" in before):
+            env["NODE_OPTIONS"] = f"{before} {DRIVER_NODE_OPTIONS}" if before else DRIVER_NODE_OPTIONS
+        if self._bundle is not None:
+            if env.get("NODE_EXTRA_CA_CERTS"):
+                log.info("the driver trusts --ca-cert instead of NODE_EXTRA_CA_CERTS",
+                         extra={"ca_certs": [str(path) for path in self.ca_certs]})
+            env["NODE_EXTRA_CA_CERTS"] = str(self._bundle)
+
+    def _write_bundle(self) -> Path | None:
+        """The trusted certificates as one PEM file for Node (which takes one file, PEM only).
+
+        Kept until ``close``: Node may read it only when its first TLS connection needs it.
+        """
+        if not self._trusted:
+            return None
+        fd, name = tempfile.mkstemp(prefix="vats-ca-", suffix=".pem")
+        with os.fdopen(fd, "wb") as out:
+            for cert in self._trusted:
+                out.write(cert.public_bytes(serialization.Encoding.PEM))
+        return Path(name)
+
+    def _remove_bundle(self) -> None:
+        if self._bundle is not None:
+            self._bundle.unlink(missing_ok=True)
+            self._bundle = None
+
     async def start(self) -> BrowserHost:
-        with _driver_environment():
+        self._bundle = self._write_bundle()
+        self._driver_env_applied = False
+        hooked = _hook_driver_env()
+        token = _driver_env_edit.set(self._edit_driver_env)
+        try:
             self._playwright = await async_playwright().start()
+        except BaseException:
+            self._remove_bundle()
+            raise
+        finally:
+            _driver_env_edit.reset(token)
+        if not (hooked and self._driver_env_applied):
+            # the driver runs anyway: with more memory, and trusting no --ca-cert (a TLSError
+            # on the first mutation then, never an unchecked connection)
+            log.warning("could not give Playwright's driver its environment (its internals moved?)",
+                        extra={"node_options": DRIVER_NODE_OPTIONS,
+                               "ca_certs": [str(path) for path in self.ca_certs]})
         try:
             self._browser = await self._launch(self._playwright)
         except BaseException:
             await self._playwright.stop()
             self._playwright = None
+            self._remove_bundle()
             raise
         log.info("browser started", extra={"executable": self.options.get("executable_path"),
-                                           "headless": self.options.get("headless")})
+                                           "headless": self.options.get("headless"),
+                                           "ca_certs": [str(path) for path in self.ca_certs]})
         return self
 
     async def _launch(self, playwright: Playwright) -> Browser:
@@ -91,6 +221,11 @@ class BrowserHost:
         raise AssertionError("unreachable")
 
     async def new_context(self, **kwargs: Any) -> BrowserContext:
+        """A context of the browser; one that ignores HTTPS errors is refused (see the module
+        docstring: certificates are trusted by the host, never waved through)."""
+        if kwargs.get("ignore_https_errors"):
+            raise UsageError("ignore_https_errors is not supported: trust the certificate "
+                             "with --ca-cert (BrowserHost(ca_certs=...))")
         context = await self.browser.new_context(**kwargs)
         self._contexts.append(context)
         return context
@@ -115,6 +250,10 @@ class BrowserHost:
             except Exception:
                 log.debug("playwright stop failed", exc_info=True)
             self._playwright = None
+        try:
+            self._remove_bundle()
+        except OSError:
+            log.debug("could not remove the certificate bundle", exc_info=True)
 
     async def __aenter__(self) -> BrowserHost:
         return await self.start()

@@ -1,7 +1,7 @@
 """What the session learned about the live build, and the newest template of every call.
 
 Why: a GWT client must send exactly the permutation, policy strong names, type signatures and
-enum ordinals of the build it talks to, and MTS changes them on every redeploy. We never
+enum ordinals of the build it talks to, and a cabinet changes them on every redeploy. We never
 hard-code them: they are learned from what the real app sends (and from its cache.js), and
 forgotten together when the server says the client is out of date.
 """
@@ -21,13 +21,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Learned:
-    """Everything build-specific, from traffic and bootstrap files; one per account session."""
+    """Everything build-specific, from traffic and bootstrap files; one per account session.
+
+    ``servlet_renames`` is the cabinet's naming rule for servlets never seen in traffic
+    (``CabinetProfile.servlet_renames``); it is no fact of a build and survives ``forget``.
+    """
 
     permutation: str | None = None
     module_base: str | None = None
     #: servlet path → policy strong name
     strong_names: dict[str, str] = field(default_factory=dict)
-    #: service interface → servlet path (``...DispatcherService`` → ``DispatcherGwtService``)
+    #: service interface → servlet path, as traffic and the permutation's proxies show them
     servlets: dict[str, str] = field(default_factory=dict)
     #: binary class name → type signature exactly as the live build writes it
     signatures: dict[str, str] = field(default_factory=dict)
@@ -36,6 +40,11 @@ class Learned:
     #: named facts learned by flows, e.g. ``"dispatcher.device_form" → 31``
     ordinals: dict[str, int] = field(default_factory=dict)
     generation: int = 0  # bumped on every forget(): callers can tell stale builds apart
+    #: forgotten and not learned again yet (a re-learn failed): the next call re-learns first
+    stale: bool = False
+    #: (suffix, replacement) pairs: a servlet may be named the interface's simple name with one
+    #: applied (see ``servlet_for``)
+    servlet_renames: tuple[tuple[str, str], ...] = ()
 
     def forget(self) -> None:
         """The build changed: drop every build-specific fact."""
@@ -45,6 +54,7 @@ class Learned:
         self.templates.clear()
         self.ordinals.clear()
         self.generation += 1
+        self.stale = True
         log.info("forgot the learned build", extra={"generation": self.generation})
 
     def learn_exchange(self, exchange: Exchange, registry: Registry) -> None:
@@ -82,17 +92,20 @@ class Learned:
         raise FlowError(f"no captured {service}.{method} call to learn from yet")
 
     def servlet_for(self, service: str) -> str:
-        """The servlet path of a service interface: seen in traffic, else by GWT naming.
+        """The servlet path of a service interface: seen in traffic, else by the cabinet's naming.
 
-        ``DispatcherService`` is served at ``DispatcherGwtService`` [captured], so an interface
-        never called yet is looked up as ``<Name>`` or ``<Name minus Service>GwtService`` among
-        the proxies of the live cache.js.
+        An interface never called yet is looked up among the proxies of the live cache.js as its
+        simple name, or for each ``servlet_renames`` pair ``(suffix, replacement)`` as that name
+        minus the suffix plus the replacement (``FooService`` → ``FooRpc`` for
+        ``("Service", "Rpc")``).
         """
         for iface, servlet in self.servlets.items():
             if iface == service or iface.endswith("." + service):
                 return servlet
         simple = service.rsplit(".", 1)[-1]
-        for candidate in (simple, simple.removesuffix("Service") + "GwtService"):
+        candidates = [simple] + [simple.removesuffix(suffix) + replacement
+                                 for suffix, replacement in self.servlet_renames]
+        for candidate in candidates:
             if candidate in self.strong_names:
                 return candidate
         raise FlowError(f"the servlet path of {service} is not known for this build")

@@ -2,9 +2,9 @@
 
 Derived from the permutation the app loaded (``scraper.gwt.permutation``), cached on disk by its
 strong name (a strong name is the hash of the compiled code, so the file never goes stale), and
-named by our schema (``scraper.profile``) only where that is certain. A ``--schema`` file of the
-user's overrides both. When a permutation cannot be derived from (no RPC tables with type
-names), the session keeps decoding with our schema alone and says so once.
+named by the cabinet profile's schema (``CabinetProfile.schema``) only where that is certain. A
+``--schema`` file of the user's overrides both. When a permutation cannot be derived from (no
+RPC tables with type names), the session keeps decoding with our schema alone and says so once.
 """
 
 from __future__ import annotations
@@ -13,26 +13,30 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scraper import profile
 from scraper.errors import DriftError, PermutationError
-from scraper.gwt import Instance, Registry, default_registry
+from scraper.gwt import Instance, Registry
 from scraper.gwt.permutation import DerivedBuild, derive_permutation
 from scraper.gwt.permutation.model import build_from_json, build_to_json
 from scraper.gwt.permutation.overlay import Binder, ClassDrift, Overlaid, apply_overlay
+
+if TYPE_CHECKING:
+    from scraper.profile import CabinetProfile
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class LiveBuild:
-    """One build's registry and the binder that puts our names on its objects."""
+    """One build's registry and the binder that puts our names on its objects; ``needs`` are
+    the fields each flow reads, by our class name (``CabinetProfile.needs``)."""
 
     registry: Registry
+    needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
     derived: DerivedBuild | None = None
     overlaid: Overlaid | None = None
     binder: Binder | None = None
@@ -56,7 +60,7 @@ class LiveBuild:
         return found
 
     def view(self, value: object, schema_class: str) -> Instance:
-        """``value`` with our names (``profile.NEEDS`` of ``schema_class`` must resolve)."""
+        """``value`` with our names (the ``needs`` of ``schema_class`` must resolve)."""
         if not isinstance(value, Instance):
             raise DriftError(f"expected a {schema_class} object, got {type(value).__name__}",
                              schema_class=schema_class, live_class=None, missing=[],
@@ -64,7 +68,7 @@ class LiveBuild:
         if self.binder is None:
             return value
         try:
-            return self.binder.view(value, schema_class, profile.NEEDS.get(schema_class, ()))
+            return self.binder.view(value, schema_class, self.needs.get(schema_class, ()))
         except DriftError as exc:
             raise self._with_file(exc) from None
 
@@ -101,25 +105,26 @@ def build_cache_dir(state_dir: Path) -> Path:
     return state_dir / "builds"
 
 
-def load_live_build(text: str, strong_name: str, *, cache_dir: Path | None,
-                    extra_schemas: Iterable[Path] = ()) -> LiveBuild:
+def load_live_build(text: str, strong_name: str, *, profile: CabinetProfile,
+                    cache_dir: Path | None, extra_schemas: Iterable[Path] = ()) -> LiveBuild:
     """The live build of ``strong_name`` whose permutation is ``text`` (derived, or read back
-    from the cache), named by our schema and the user's ``--schema`` files."""
+    from the cache), named by ``profile``'s schema and the user's ``--schema`` files."""
     schemas = list(extra_schemas)
     try:
         derived = _cached(strong_name, cache_dir) or _derive(text, strong_name, cache_dir)
     except PermutationError as exc:
         log.warning("cannot derive layouts from the permutation; decoding with our schema alone",
-                    extra={"permutation": strong_name, "reason": exc.reason})
-        registry = default_registry().copy()
+                    extra={"permutation": strong_name, "reason": exc.kind})
+        registry = profile.registry().copy()
         for path in schemas:
             registry.load_schema_file(path)
-        return LiveBuild(registry)
-    overlaid = apply_overlay(derived, profile.schema())
+        return LiveBuild(registry, profile.needs)
+    ours = profile.schema()
+    overlaid = apply_overlay(derived, ours)
     for path in schemas:
         overlaid.registry.load_schema_file(path)
-    live = LiveBuild(overlaid.registry, derived, overlaid)
-    live.binder = Binder(derived, profile.schema(), overlaid.registry, on_drift=live.log_drift)
+    live = LiveBuild(overlaid.registry, profile.needs, derived, overlaid)
+    live.binder = Binder(derived, ours, overlaid.registry, on_drift=live.log_drift)
     if cache_dir is not None:
         live.schema_file = _write_json(cache_dir / f"{strong_name}.schema.json",
                                        derived.to_schema())

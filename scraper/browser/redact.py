@@ -1,10 +1,11 @@
 """Keep secrets out of everything vats writes down: logs, Playwright traces, saved captures.
 
-Why so many forms: a password never travels as itself. The login form posts it percent-encoded
-(``j_password=Pa%26ss``, the login's ``+`` as ``%2B``), GWT answers carry SIP passwords in
-JavaScript literals (``\\x26``, or ``\\u0026`` since GWT 2.8), GWT requests quote ``\\`` and
-``|``, Playwright's trace files hold all of these again inside JSON strings (``__playwright_value_``
-of a password field, ``fill()`` parameters, DOM text of an answer), and resources may be base64.
+Why so many forms: a password never travels as itself. A login form posts it percent-encoded
+(``password=Pa%26ss``, the login's ``+`` as ``%2B``), GWT answers carry secrets (the cabinet's
+``CabinetProfile.secret_fields``) in JavaScript literals (``\\x26``, or ``\\u0026`` since GWT
+2.8), GWT requests quote ``\\`` and ``|``, Playwright's trace files hold all of these again inside
+JSON strings (``__playwright_value_`` of a password field, ``fill()`` parameters, DOM text of an
+answer), and resources may be base64.
 Masking only the raw value would leave every one of them in the artifact. So each secret is
 expanded once into all its known forms, and one compiled alternation (a trie, longest form first)
 replaces them all in a single pass, fast enough for multi-megabyte traces.

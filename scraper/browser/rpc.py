@@ -1,4 +1,9 @@
-"""Replaying GWT-RPC calls: the one place with concurrency limits, timeouts and retries.
+"""Replaying GWT-RPC calls: the one place with concurrency limits, timeouts and recovery.
+
+Every recovery decision lives here: which failures are retried and how often (``CallPolicy``),
+throttling, re-login after expiry, re-learning after a redeploy, a mutation whose answer was
+lost (``mutate``: read, then send again only if the change is not there), and the UI walks
+that learn the build (``walk``). The flows say *what* to do; this module says how hard to try.
 
 A call is given as a *builder* (learned build → ``Request``) rather than a fixed request, so
 that after "the client is out of date" the session can re-learn and the same call is rebuilt
@@ -15,16 +20,22 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 from scraper.browser.learned import Learned
 from scraper.browser.redact import Redactor
 from scraper.browser.transport import RawAnswer, Transport
 from scraper.errors import (
+    FlowError,
     HTTPStatusError,
     IncompatibleClientError,
     NotGwtAnswerError,
+    RemoteException,
+    ServerError,
     SessionError,
+    TLSError,
     TransportError,
+    VatsError,
 )
 from scraper.gwt import Registry, Request, Response, build_request, parse_response
 
@@ -32,6 +43,8 @@ log = logging.getLogger(__name__)
 
 Builder = Callable[[Learned], Request]
 Hook = Callable[[], Awaitable[None]]
+Check = Callable[[], Awaitable[bool]]
+T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 THROTTLED = frozenset({429, 503})
 
@@ -42,10 +55,17 @@ class CallPolicy:
 
     concurrency: int = 4
     timeout: float = 30.0
-    read_retries: int = 4
-    throttle_retries: int = 12  # 429/503 answers tolerated per read (the server did nothing)
+    #: a read's transient failures tolerated (no answer, 5xx, //EX): with 1 call in 6 failing
+    #: (a bad day: 8 % 500s, 5 % //EX, 3 % resets, 1 % stalls) a read is lost once in ~280,000
+    read_retries: int = 6
+    throttle_retries: int = 12  # 429/503 answers tolerated per call (the server did nothing)
+    relogins: int = 3  # re-logins per call (a long call may outlive more than one expiry)
+    relearns: int = 2  # re-learns per call (a redeploy may follow a redeploy)
+    mutation_attempts: int = 4  # sends of one change, each after a read showed it missing
+    walk_attempts: int = 5  # tries of a UI walk that learns or re-learns the build
     backoff: float = 0.25  # first retry delay (s), doubled each time, with jitter
-    max_backoff: float = 8.0
+    #: longest delay between two tries: a read gives up after at most ~18 s of waiting
+    max_backoff: float = 4.0
 
     def delay(self, step: int) -> float:
         """How long to wait before retry number ``step`` (1, 2, ...)."""
@@ -123,15 +143,20 @@ class AdaptiveLimit:
 
 
 class RpcCaller:
-    """Sends calls through a transport, bounded by one semaphore, and interprets the answers."""
+    """Sends calls through a transport, bounded by one ``AdaptiveLimit``, and interprets the
+    answers (an expired session is the login page ``is_login_page`` recognizes)."""
 
     def __init__(self, transport: Transport, learned: Learned, registry: Registry, *,
                  policy: CallPolicy | None = None, redactor: Redactor | None = None,
                  relearn: Hook | None = None, relogin: Hook | None = None,
                  on_response: Callable[[Response], None] | None = None,
                  mutation_transport: Transport | None = None,
-                 ready: Callable[[], Awaitable[object]] | None = None) -> None:
+                 ready: Callable[[], Awaitable[object]] | None = None,
+                 is_login_page: Callable[[str, str], bool] | None = None) -> None:
         self.transport = transport
+        #: (url, body) → whether a non-GWT answer is the cabinet's login page, i.e. an expired
+        #: session (``CabinetProfile.is_login_page``); without it none is recognized
+        self.is_login_page = is_login_page
         #: mutations may need a transport that never resends on its own (see session.py)
         self.mutation_transport = mutation_transport
         #: awaited before building each call: a re-learn in progress must finish first
@@ -142,7 +167,7 @@ class RpcCaller:
         self.redactor = redactor or Redactor()
         self.relearn = relearn
         self.relogin = relogin
-        self.on_response = on_response  # e.g. harvest SIP passwords into the redactor
+        self.on_response = on_response  # e.g. harvest secret fields into the redactor
         #: a read transport that queues at the edge follows our limit (see AdaptiveLimit)
         bind = getattr(transport, "bind_limit", None)
         self.ahead: int = bind(self._current_limit) if bind is not None else 0
@@ -156,61 +181,58 @@ class RpcCaller:
     def _current_limit(self) -> int:
         return self.limit.limit
 
-    def set_concurrency(self, value: int) -> None:
-        """Resize the limit (between batches)."""
-        self.policy = CallPolicy(**{**self.policy.__dict__, "concurrency": value})
-        self.limit = AdaptiveLimit(value, ahead=self.ahead)
+    async def call(self, build: Builder, *, read_only: bool, returns: str | None = None,
+                   admit: Callable[[], None] | None = None) -> Response:
+        """Send one call and recover as the policy says; raise only what recovery cannot mend.
 
-    async def call(self, build: Builder, *, read_only: bool, returns: str | None = None) -> Response:
-        """Send the call; re-learn once on IncompatibleRemoteServiceException and re-login once
-        on an expired session. Reads are retried on transient failures; mutations never are
-        (the caller must re-read before deciding to resend)."""
-        relearned = relogged = False
+        Every attempt is built afresh from the learned build, so a retry after a re-learn (ours
+        or another call's) never carries stale strong names. What is retried:
+
+        - throttling (429/503: the server refused before doing anything), reads and mutations
+          alike, within ``throttle_retries``;
+        - an expired session: one re-login per expiry, however many calls see it, at most
+          ``relogins`` per call (an expiry during a long run may come back);
+        - "the client is out of date": re-learn, at most ``relearns`` per call;
+        - a read's transient failure — no answer, a 5xx, a server exception (``//EX``), a 200
+          that is not GWT — within ``read_retries``; a mutation only when nothing was sent.
+
+        A mutation whose answer was lost is never resent here: see ``mutate``. ``admit`` is
+        called once the call has its slot, right before it leaves; raising there stops it.
+        """
+        relearns = relogins = attempt = throttled = 0
         while True:
             if self.ready is not None:
-                await self.ready()
+                await self.ready()  # a re-login or re-learn in progress must finish first
+            if self.learned.stale and self.relearn is not None:
+                # a re-learn failed (its walk ran out of tries): learn before building on nothing
+                relearns += 1
+                if relearns > self.policy.relearns:
+                    raise FlowError("the build is forgotten and could not be learned again")
+                await self.relearn()
+                continue
             request = build(self.learned)
             logins = self.logins
             try:
-                return await self._send_with_retries(request, read_only=read_only, returns=returns)
+                return await self._send(request, returns=returns, read_only=read_only,
+                                        admit=admit)
             except IncompatibleClientError:
-                if relearned or self.relearn is None:
+                relearns += 1
+                if relearns > self.policy.relearns or self.relearn is None:
                     raise
-                relearned = True
                 log.warning("server says the client is out of date; re-learning",
                             extra={"service": request.service, "method": request.method})
                 await self.relearn()
             except SessionError:
-                if self.relogin is None:
+                relogins += 1
+                if relogins > self.policy.relogins or self.relogin is None:
                     raise
-                # one re-login per expiry, however many calls see it: a call sent before
-                # another call's re-login finished is just sent again
-                async with self._relogging:
-                    if self.logins == logins:
-                        if relogged:
-                            raise
-                        relogged = True
-                        log.warning("session expired; logging in again",
-                                    extra={"service": request.service, "method": request.method})
-                        await self.relogin()
-                        self.logins += 1
-
-    async def _send_with_retries(self, request: Request, *, read_only: bool,
-                                 returns: str | None) -> Response:
-        """Reads: retry transient failures with backoff. Throttling (429/503 — the server
-        refused before doing anything) has its own, larger budget and never uses up a read's
-        retries. Mutations are never resent here (the change flow re-reads first)."""
-        attempt = throttled = 0
-        while True:
-            try:
-                return await self._send(request, returns=returns, read_only=read_only)
-            except (TransportError, HTTPStatusError) as exc:
-                status = getattr(exc, "status", None)
-                if read_only and status in THROTTLED and throttled < self.policy.throttle_retries:
+                await self._relogin_once(logins, request)
+            except (TransportError, ServerError) as exc:
+                if _throttled(exc) and throttled < self.policy.throttle_retries:
                     throttled += 1
                     step = min(throttled, 6)
-                elif read_only and status not in THROTTLED and attempt < self.policy.read_retries \
-                        and (isinstance(exc, TransportError) or status in RETRYABLE_STATUS):
+                elif not _throttled(exc) and attempt < self.policy.read_retries \
+                        and _transient(exc, read_only=read_only):
                     attempt += 1
                     step = attempt
                 else:
@@ -223,11 +245,92 @@ class RpcCaller:
                                 "attempt": attempt, "throttled": throttled,
                                 "delay_s": round(delay, 2), "error": str(exc)})
                 await asyncio.sleep(delay)
-                if self.ready is not None:
-                    await self.ready()  # a re-login or re-learn in progress must finish first
 
-    async def _send(self, request: Request, *, returns: str | None,
-                    read_only: bool = True) -> Response:
+    async def _relogin_once(self, logins: int, request: Request) -> None:
+        """One re-login per expiry: a call that saw the expiry before another call's re-login
+        finished is just sent again."""
+        assert self.relogin is not None
+        async with self._relogging:
+            if self.logins != logins:
+                return
+            log.warning("session expired; logging in again",
+                        extra={"service": request.service, "method": request.method})
+            await self.relogin()
+            self.logins += 1
+
+    async def mutate(self, build: Builder, *, applied: Check, returns: str | None = None,
+                     unknown: VatsError | None = None,
+                     admit: Callable[[], None] | None = None) -> Literal["sent", "confirmed"]:
+        """Apply a change at most once, however its answers get lost.
+
+        ``applied`` reads the cabinet's state fresh (a read, retried as reads are) and says
+        whether the change is already there. After a lost answer (no answer, a 5xx, a 200 that
+        is not GWT) it is asked first, and the change is sent again only if it is not there,
+        up to ``mutation_attempts`` sends. ``unknown`` is an earlier attempt's error (e.g. the
+        app's own call from the page): the state is read before the first send.
+
+        ``admit`` is asked right before the first send leaves (when the call has its slot): a
+        batch that must stop starting changes raises there.
+
+        Returns ``"sent"`` (answered OK) or ``"confirmed"`` (an answer was lost, the state shows
+        the change); raises the server's refusal (``RemoteException``, a 4xx) at once, and the
+        last error when the attempts are used up and the state still does not show the change.
+        """
+        sent = 0
+        while True:
+            if unknown is not None:
+                if await applied():
+                    log.info("the lost answer's change is there", extra={"error": str(unknown)})
+                    return "confirmed"
+                if sent >= self.policy.mutation_attempts:
+                    raise unknown
+            sent += 1
+            try:
+                await self.call(build, read_only=False, returns=returns,
+                                admit=admit if sent == 1 and unknown is None else None)
+                return "sent"
+            except RemoteException:
+                raise
+            except (TransportError, ServerError) as exc:
+                if _refused(exc):
+                    raise
+                log.warning("mutation outcome unknown; reading the state before sending again",
+                            extra={"attempt": sent, "error": str(exc)})
+                unknown = exc
+
+    async def walk(self, what: str, attempt: Callable[[int], Awaitable[T]]) -> T:
+        """A walk through the app's UI (to learn or re-learn), retried like a read.
+
+        ``attempt(n)`` is called with n = 1, 2, ...; from the second on it must start from a
+        known place (the session reloads the app). The app's own calls in a walk fail as ours
+        do — a 500, a reset, a stall, a failed page — so the walk is retried on those, within
+        ``walk_attempts``; a refused login, drift or bad input are not retried.
+        """
+        for number in range(1, self.policy.walk_attempts + 1):
+            try:
+                return await attempt(number)
+            except (FlowError, TransportError, ServerError, SessionError) as exc:
+                if number == self.policy.walk_attempts or isinstance(exc, TLSError):
+                    raise
+                delay = self.policy.delay(number)
+                log.warning("a UI walk failed; trying again",
+                            extra={"walk": what, "attempt": number, "delay_s": round(delay, 2),
+                                   "error": self.redactor.text(str(exc))})
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def check_app_answer(self, status: int | None, body: str | None, url: str,
+                         failure: str | None, *, service: str, method: str) -> None:
+        """The app's own call, seen in the page, judged as our calls are: nothing when it was
+        answered ``//OK`` (its value is the app's business), else the typed error."""
+        if status is None or body is None:
+            raise TransportError(f"{service}.{method}: the app's call got no answer: {failure}")
+        if status == 200 and body.startswith("//OK"):
+            return
+        self._interpret(RawAnswer(status, body, url), service, method, None)
+
+    async def _send(self, request: Request, *, returns: str | None, read_only: bool = True,
+                    admit: Callable[[], None] | None = None) -> Response:
         servlet = self.learned.servlet_for(request.service)
         module_base = self.learned.module_base or request.module_base
         payload = build_request(request, self.registry)
@@ -242,6 +345,8 @@ class RpcCaller:
         try:
             async with self.limit.slot(edge=read_only and self.ahead > 0):
                 started = time.perf_counter()  # the wire time excludes the wait for a slot
+                if admit is not None:
+                    admit()
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("request body", extra={"service": short, "method": request.method,
                                                       "body": self.redactor.text(payload)})
@@ -257,7 +362,7 @@ class RpcCaller:
                         del self.in_flight[payload]
             status = answer.status
             self.calls += 1
-            if status in (429, 503):
+            if status in THROTTLED:
                 self.limit.overloaded()
             elif status == 200:
                 self.limit.succeeded()
@@ -286,7 +391,7 @@ class RpcCaller:
         if response is not None:
             response.raise_for_exception(service=service, method=method)
             return response
-        if _is_login_page(answer):
+        if self.is_login_page is not None and self.is_login_page(answer.url, body):
             raise SessionError(f"{service}.{method}: the session is not logged in any more")
         if answer.status != 200:
             retry_after = answer.headers.get("retry-after", "")
@@ -295,7 +400,24 @@ class RpcCaller:
         raise NotGwtAnswerError(f"not a GWT answer: {body[:80]!r}", service=service, method=method)
 
 
-def _is_login_page(answer: RawAnswer) -> bool:
-    """Spring Security sends an expired session to the login page (fetch follows the 302)."""
-    path = answer.url.split("?", 1)[0]
-    return path.endswith("/login/") or 'name="j_password"' in answer.body
+def _throttled(exc: VatsError) -> bool:
+    """429/503: the server (or its edge) refused before the service ran."""
+    return isinstance(exc, HTTPStatusError) and exc.status in THROTTLED
+
+
+def _transient(exc: VatsError, *, read_only: bool) -> bool:
+    """Worth another try: for a read any failure that may pass; for a mutation only one that
+    never left (a resend could apply it twice otherwise)."""
+    if isinstance(exc, TLSError):
+        return False  # an untrusted certificate stays untrusted
+    if not read_only:
+        return isinstance(exc, TransportError) and exc.not_sent
+    if isinstance(exc, HTTPStatusError):
+        return exc.status in RETRYABLE_STATUS
+    return isinstance(exc, TransportError | RemoteException | NotGwtAnswerError)
+
+
+def _refused(exc: VatsError) -> bool:
+    """A 4xx other than a timeout or throttling: the request itself was refused, not lost."""
+    return isinstance(exc, HTTPStatusError) and 400 <= exc.status < 500 \
+        and exc.status not in (408, 429)

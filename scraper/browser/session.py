@@ -2,20 +2,21 @@
 
 The session does the mechanics (open, save and reuse the logged-in state, re-learn after a
 redeploy, re-login after expiry, replay calls); *how* to log in is a flow (``flows/login.py``)
-handed in as ``authenticate``, so the library never depends on the UI layer above it.
+handed in as ``authenticate``, so the library never depends on the UI layer above it. What the
+cabinet is (its GWT path, login page, secret fields, schema) is a ``CabinetProfile`` (``MTS`` by
+default), whose parts the session hands to the capture, the learned build and the replays.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -26,7 +27,7 @@ from scraper.browser.host import BrowserHost
 from scraper.browser.learned import Learned
 from scraper.browser.livebuild import LiveBuild, build_cache_dir, load_live_build
 from scraper.browser.redact import Redactor
-from scraper.browser.rpc import Builder, CallPolicy, RpcCaller
+from scraper.browser.rpc import Builder, CallPolicy, Check, RpcCaller
 from scraper.browser.storage import forget_state, load_state, save_state, state_dir, state_path
 from scraper.browser.transport import (
     FallbackTransport,
@@ -35,24 +36,32 @@ from scraper.browser.transport import (
     PagePoolTransport,
     RequestContextTransport,
     Transport,
+    untrusted_certificate,
 )
-from scraper.errors import FlowError, ProtocolError, SessionError, TransportError
+from scraper.errors import (
+    FlowError,
+    ProtocolError,
+    SessionError,
+    StorageError,
+    TransportError,
+    UsageError,
+    VatsError,
+)
 from scraper.gwt import (
     Instance,
     Registry,
     Response,
-    default_registry,
     discover_services,
     discover_signatures,
     walk,
 )
-from scraper.profile import SECRET_FIELDS
+from scraper.profile import MTS, CabinetProfile
 from scraper.settings import AccountSettings
 
 log = logging.getLogger(__name__)
 
 Authenticate = Callable[["BrowserSession"], Awaitable[None]]
-_ENTERPRISE = re.compile(r"/gwt/enterprise/(\d+)/")
+T = TypeVar("T")
 PAGE_CONNECTIONS = 6  # Chromium's per-host connection limit on HTTP/1.1
 
 
@@ -61,20 +70,21 @@ class BrowserSession:
 
     def __init__(self, host: BrowserHost, settings: AccountSettings, *,
                  authenticate: Authenticate, registry: Registry | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, profile: CabinetProfile = MTS) -> None:
         self.host = host
         self.settings = settings
         self.authenticate = authenticate
-        self.registry = registry or default_registry()
+        self.profile = profile
+        self.registry = registry or profile.registry()
         #: the live build's layouts (until the permutation is derived: our schema alone)
-        self.live = LiveBuild(self.registry)
+        self.live = LiveBuild(self.registry, profile.needs)
         self.redactor = redactor or Redactor()
         if settings.password is not None:
             self.redactor.add(settings.password.get_secret_value())
         if settings.confirmation_code is not None:
             self.redactor.add(settings.confirmation_code.get_secret_value())
-        self.learned = Learned()
-        self.capture = Capture()
+        self.learned = Learned(servlet_renames=profile.servlet_renames)
+        self.capture = Capture(profile.gwt_path)
         self.capture.on_exchange(self._learn)
         self.debug = DebugRecorder(settings.debug_dir, self.redactor, trace=settings.trace)
         self.enterprise_id: int | None = None
@@ -86,6 +96,11 @@ class BrowserSession:
         self.learners: list[Callable[[BrowserSession], Awaitable[None]]] = []
         self._relearning: asyncio.Lock = asyncio.Lock()
         self._ready = asyncio.Event()
+        self._page_lock = asyncio.Lock()
+        #: logged in, but the app had not started yet: saved once it runs
+        self._unsaved_login = False
+        #: why the logged-in state could not be saved (the run goes on without it)
+        self.save_error: StorageError | None = None
         self._ready.set()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -104,15 +119,17 @@ class BrowserSession:
 
     @property
     def state_file(self) -> Path:
-        path = state_path(self.settings.address, self.settings.login or "")
-        if self.settings.state_dir is not None:  # the setting wins over VATS_STATE_DIR
-            return self.settings.state_dir / path.name
-        return path
+        return state_path(self.settings.address, self.settings.login or "",
+                          self.settings.state_dir)
 
     async def start(self) -> BrowserSession:
+        if self.settings.ca_cert is not None and not self.host.trusts(self.settings.ca_cert):
+            # the browser's trust is set when it starts: a host started without the session's
+            # certificate would fail every connection with a TLSError that hides the cause
+            raise UsageError(f"--ca-cert {self.settings.ca_cert}: the browser was started "
+                             "without it (BrowserHost.for_settings(settings) trusts it)")
         saved = load_state(self.state_file) if self.settings.reuse_session else None
-        options: dict[str, Any] = {"locale": "ru-RU",
-                                   "ignore_https_errors": self.settings.ignore_https_errors}
+        options: dict[str, Any] = {"locale": "ru-RU"}
         if saved is not None:
             options["storage_state"] = {k: v for k, v in saved.items() if k != "vats"}
             self.enterprise_id = (saved.get("vats") or {}).get("enterprise_id")
@@ -140,7 +157,7 @@ class BrowserSession:
                              redactor=self.redactor, relearn=self.relearn, relogin=self.relogin,
                              on_response=lambda response: self.harvest(response.value),
                              mutation_transport=request_context,
-                             ready=self._ready.wait)
+                             ready=self._ready.wait, is_login_page=self.profile.is_login_page)
         rpc = self.rpc
         self.capture.ignore = lambda body: body in rpc.in_flight
         return self
@@ -170,17 +187,18 @@ class BrowserSession:
     def _learn(self, exchange: Exchange) -> None:
         self.learned.learn_exchange(exchange, self.registry)
         body = exchange.response_body or ""
-        if body.startswith("//OK") and any(f in body for f in ("sip_", "mobsip_")):
+        if body.startswith("//OK") and any(m in body for m in self.profile.secret_markers):
             try:
                 self.harvest(exchange.response(self.registry).value)
             except ProtocolError:
                 log.debug("could not decode a captured answer", extra={"servlet": exchange.servlet})
 
     def harvest(self, value: object) -> None:
-        """Add every secret-named field of a decoded value (SIP passwords) to the redactor."""
+        """Add every secret field of a decoded value (``CabinetProfile.secret_fields``) to the
+        redactor."""
         for obj in walk(value):
             if isinstance(obj, Instance):
-                for name in SECRET_FIELDS.intersection(obj.fields):
+                for name in self.profile.secret_fields.intersection(obj.fields):
                     secret = obj.fields[name]
                     if isinstance(secret, str):
                         self.redactor.add(secret)
@@ -193,48 +211,77 @@ class BrowserSession:
 
     async def goto(self, path: str) -> None:
         """Open ``address + path``; a page that cannot load is a ``TransportError`` saying why
-        (DNS, refused connection, an untrusted certificate), never a raw Playwright error."""
+        (DNS, refused connection; a ``TLSError`` for an untrusted certificate), never a raw
+        Playwright error."""
         url = self.settings.address + path
         try:
             await self.page.goto(url, wait_until="domcontentloaded",
                                  timeout=self.settings.login_timeout_s * 1000)
         except PlaywrightError as exc:
             reason = exc.message.splitlines()[0]
-            hint = " (a self-signed certificate? see --ca-cert)" if "CERT" in reason else ""
-            raise TransportError(f"cannot open {url}: {reason}{hint}") from None
+            if "ERR_CERT_" in reason:
+                raise untrusted_certificate(f"cannot open {url}", reason) from None
+            raise TransportError(f"cannot open {url}: {reason}") from None
 
     async def open_app(self) -> None:
         """Land in the running GWT app: reuse the saved session or log in (once)."""
-        first_call = self.capture.expect(for_call())
+        await self._walk("open the app", self.enter_app)
+
+    async def enter_app(self, attempt: int = 1) -> None:
+        """Open the app's start page and wait for it to run; log in when it asks for that.
+
+        One attempt of a walk: a retry comes back here and starts from the start page again
+        (after a login that went through, the start page is the app, not the login form).
+        """
+        first_call = self.capture.expect(for_call(ok=False))
         await self.goto("/")
-        if "/login/" in self.page.url:
+        if self.profile.is_login_url(self.page.url):
             await self.authenticate(self)
             return
-        await self.app_call(first_call, "after opening the app")
+        await self.app_call(first_call, "after opening the app", timeout=self.settings.timeout_s)
         await self.app_loaded()
-        log.info("reused the saved session", extra={"address": self.settings.address})
+        if self._unsaved_login:
+            await self.logged_in()
+        else:
+            log.info("reused the saved session", extra={"address": self.settings.address})
 
-    async def app_call(self, expectation: Expectation, doing: str) -> Exchange:
-        """The app's first successful GWT call, awaited within ``login_timeout_s``.
+    async def app_call(self, expectation: Expectation, doing: str, *,
+                       timeout: float | None = None) -> Exchange:
+        """The app's first GWT call, awaited within ``timeout`` (default ``login_timeout_s``).
 
-        None coming (the app's own calls failed: a 500 burst or throttling while it starts) is a
-        ``FlowError`` naming what they got — not a bare ``TimeoutError`` that no caller expects.
+        ``expectation`` should match failed calls too (``for_call(ok=False)``): a failed one (a
+        500 burst, a reset while the app starts) is raised at once as the typed error our own
+        call would get, so a walk is retried without waiting out the timeout. None coming is a
+        ``FlowError`` naming what the last failed call got — never a bare ``TimeoutError``.
         """
+        wait = self.settings.login_timeout_s if timeout is None else timeout
         try:
-            return await expectation.wait(self.settings.login_timeout_s)
+            exchange = await expectation.wait(wait)
         except TimeoutError:
             succeeded = for_call()
             failed = [e for e in self.capture.exchanges[-20:] if not succeeded(e)]
             last = (f"; its last failed call, {failed[-1].servlet}, got "
                     f"{failed[-1].status or failed[-1].failure}") if failed else ""
             raise FlowError(f"{doing}: the app made no successful GWT call within "
-                            f"{self.settings.login_timeout_s:g} s{last}") from None
+                            f"{wait:g} s{last}") from None
+        self.check_app_answer(exchange)
+        return exchange
+
+    def check_app_answer(self, exchange: Exchange) -> None:
+        """The app's own call judged as ours are: the typed error it amounts to, if any (so no
+        flow reads ``//EX`` or status codes itself)."""
+        call = exchange.call
+        service, method = (call[0].rsplit(".", 1)[-1], call[1]) if call else (exchange.servlet, "?")
+        if self.rpc is None:
+            raise SessionError("session not started")
+        self.rpc.check_app_answer(exchange.status, exchange.response_body, exchange.url,
+                                  exchange.failure, service=service, method=method)
 
     async def app_loaded(self) -> None:
         """The app is up (first RPC seen): note the enterprise and learn the bootstrap files."""
-        match = _ENTERPRISE.search(self.page.url)
-        if match:
-            self.enterprise_id = int(match.group(1))
+        enterprise_id = self.profile.enterprise_id(self.page.url)
+        if enterprise_id is not None:
+            self.enterprise_id = enterprise_id
         await self.remember_cookies()
         await self.debug.step(self.page, "app")
         await self.learn_bootstrap()
@@ -248,8 +295,8 @@ class BrowserSession:
         text = await self.page.evaluate(
             "async (u) => { const r = await fetch(u); return r.ok ? await r.text() : ''; }", url)
         live = await asyncio.to_thread(
-            load_live_build, text, self.learned.permutation, cache_dir=self._build_cache(),
-            extra_schemas=self.settings.schema_files)
+            load_live_build, text, self.learned.permutation, profile=self.profile,
+            cache_dir=self._build_cache(), extra_schemas=self.settings.schema_files)
         self.use_live_build(live)
         if live.derived is not None:
             services = {s.path: s.policy for s in live.derived.services if s.path and s.policy}
@@ -276,48 +323,92 @@ class BrowserSession:
         """Derived builds are cached beside the saved sessions (not when nothing is saved)."""
         if not self.settings.reuse_session:
             return None
-        return build_cache_dir(self.settings.state_dir or state_dir())
+        return build_cache_dir(state_dir(self.settings.state_dir))
+
+    def login_accepted(self) -> None:
+        """The cabinet took the credentials; the app may not have started yet (a walk that
+        retries from here finds the app, not the login form, and saves the session then)."""
+        self.logins += 1
+        self._unsaved_login = True
 
     async def logged_in(self) -> None:
-        """Called by the login flow once the app runs: remember the session for next time."""
-        self.logins += 1
+        """The app runs after a login: learn it, and remember the session for next time."""
         await self.app_loaded()
         await self.save()
+        self._unsaved_login = False
 
     async def save(self) -> None:
+        """Remember the logged-in state; a state that cannot be written costs the next run a
+        login, not this run: logged as a warning naming the file and the reason."""
         if not self.settings.reuse_session:
             return
         state = await self.context.storage_state()
         state_dict = dict(state)
         state_dict["vats"] = {"enterprise_id": self.enterprise_id, "saved_at": time.time()}
-        save_state(self.state_file, state_dict)
+        try:
+            save_state(self.state_file, state_dict)
+        except OSError as exc:
+            self.save_error = StorageError(f"cannot save the session to {self.state_file}: "
+                                           f"{exc.strerror or exc}", path=str(self.state_file))
+            log.warning("%s; the next run logs in again", self.save_error,
+                        extra={"path": str(self.state_file)})
 
     # --- recovery ----------------------------------------------------------------------
 
     async def relearn(self) -> None:
         """The server says we are out of date: load the app afresh and learn the new build.
 
-        Calls wait (``ready``) while this runs, so none is built from half-learned facts.
+        Calls wait (``ready``) while this runs, so none is built from half-learned facts. The
+        whole walk — the start page, then every learner's screens — is retried as one.
         """
         generation = self.learned.generation
         async with self._relearning:
-            if self.learned.generation != generation:
-                return  # another call re-learned while we waited
+            if self.learned.generation != generation and not self.learned.stale:
+                return  # another call re-learned while we waited (and it worked)
             self._ready.clear()
             try:
-                self.learned.forget()
-                first_call = self.capture.expect(for_call())
-                # the app's start page (the Abonents tab), wherever the page was before
-                await self.goto("/")
-                if "/login/" in self.page.url:
-                    await self.authenticate(self)
-                else:
-                    await self.app_call(first_call, "after reloading the app")
-                    await self.app_loaded()
-                for learner in self.learners:
-                    await learner(self)
+                async def attempt(number: int) -> None:
+                    self.learned.forget()
+                    await self.enter_app(number)
+                    for learner in self.learners:
+                        await learner(self)
+
+                await self._walk("re-learn the build", attempt)
+                self.learned.stale = False
             finally:
                 self._ready.set()
+
+    async def _walk(self, what: str, attempt: Callable[[int], Awaitable[None]]) -> None:
+        if self.rpc is None:
+            raise SessionError("session not started")
+
+        async def turn(number: int) -> None:
+            async with self.page_turn():
+                await attempt(number)
+
+        await self.rpc.walk(what, turn)
+
+    @asynccontextmanager
+    async def page_turn(self) -> AsyncIterator[None]:
+        """The page to oneself for one walk: a re-login, a re-learn, a Devices page opened
+        to learn a call, the switch moved in the page. Two of them at once would navigate the
+        page under each other (a click on a table another walk just reloaded)."""
+        async with self._page_lock:
+            yield
+
+    async def ui_walk(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
+        """A walk through the app's screens (to learn a call), retried like a read: every try
+        after the first starts from a freshly loaded app."""
+        if self.rpc is None:
+            raise SessionError("session not started")
+
+        async def attempt(number: int) -> T:
+            async with self.page_turn():
+                if number > 1:
+                    await self.enter_app(number)
+                return await step()
+
+        return await self.rpc.walk(what, attempt)
 
     def add_learner(self, learner: Callable[[BrowserSession], Awaitable[None]]) -> None:
         if learner not in self.learners:
@@ -338,12 +429,13 @@ class BrowserSession:
 
     async def relogin(self) -> None:
         """Log in again; calls wait (``ready``) meanwhile instead of failing against a page
-        that is busy with the login form. ``RpcCaller`` makes it one re-login per expiry."""
+        that is busy with the login form. ``RpcCaller`` makes it one re-login per expiry; the
+        walk to the app after the login is retried like any other."""
         self._ready.clear()
         try:
             forget_state(self.state_file)
             await self.context.clear_cookies()
-            await self.authenticate(self)
+            await self._walk("log in again", self.enter_app)
         finally:
             self._ready.set()
 
@@ -353,3 +445,12 @@ class BrowserSession:
         if self.rpc is None:
             raise SessionError("session not started")
         return await self.rpc.call(build, read_only=read_only, returns=returns)
+
+    async def mutate(self, build: Builder, *, applied: Check, returns: str | None = None,
+                     unknown: VatsError | None = None,
+                     admit: Callable[[], None] | None = None) -> Literal["sent", "confirmed"]:
+        """A change applied at most once (``RpcCaller.mutate``)."""
+        if self.rpc is None:
+            raise SessionError("session not started")
+        return await self.rpc.mutate(build, applied=applied, returns=returns, unknown=unknown,
+                                     admit=admit)

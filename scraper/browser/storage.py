@@ -23,16 +23,15 @@ import platformdirs
 
 log = logging.getLogger(__name__)
 
-STATE_DIR_ENV = "VATS_STATE_DIR"
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def state_dir() -> Path:
-    """Where saved sessions live: ``$VATS_STATE_DIR``, else the user's cache dir ``vats/sessions``."""
-    configured = os.environ.get(STATE_DIR_ENV)
-    if configured:
+def state_dir(configured: Path | None = None) -> Path:
+    """Where saved sessions live: ``configured`` (``AccountSettings.state_dir``, which is where
+    ``VATS_STATE_DIR`` arrives), else the user's cache dir ``vats/sessions``."""
+    if configured is not None:
         return Path(configured).expanduser()
     return Path(platformdirs.user_cache_dir("vats")) / "sessions"
 
@@ -59,10 +58,11 @@ def normalize_address(address: str) -> str:
     return urllib.parse.urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-def state_path(address: str, login: str) -> Path:
-    """The state file of ``login`` at ``address``; its name is a hash, so it reveals neither."""
+def state_path(address: str, login: str, directory: Path | None = None) -> Path:
+    """The state file of ``login`` at ``address`` in ``state_dir(directory)``; its name is a
+    hash, so it reveals neither."""
     key = f"{normalize_address(address)}\0{login}".encode()
-    return state_dir() / f"{hashlib.sha256(key).hexdigest()[:24]}.json"
+    return state_dir(directory) / f"{hashlib.sha256(key).hexdigest()[:24]}.json"
 
 
 def _ensure_dir(directory: Path) -> None:
@@ -148,5 +148,9 @@ def load_state(path: Path) -> dict[str, Any] | None:
 
 def forget_state(path: Path) -> None:
     """Delete the saved state (after a logout or a refused session); missing is fine."""
-    Path(path).unlink(missing_ok=True)
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError as exc:  # a state folder that is not one: nothing was saved there either
+        log.warning("saved session %s cannot be removed (%s)", path, exc.strerror or exc)
+        return
     log.debug("saved session %s forgotten", path)

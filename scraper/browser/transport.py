@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from playwright.async_api import APIResponse, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from scraper.errors import TransportError
+from scraper.errors import TLSError, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,10 @@ class RequestContextTransport:
                 task.add_done_callback(self._disposing.discard)
         except PlaywrightError as exc:
             message = exc.message.splitlines()[0]
+            if _untrusted(message):
+                # Node's own advice (";  if the root CA is installed locally, ...") is not ours
+                raise untrusted_certificate(f"request to {url} failed",
+                                            message.split(";")[0]) from None
             raise TransportError(f"request failed: {message}",
                                  not_sent=_never_sent(message)) from None
         return answer
@@ -186,6 +190,25 @@ _NOT_SENT = ("ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "certificate", "CERT_", "
 
 def _never_sent(message: str) -> bool:
     return any(marker in message for marker in _NOT_SENT)
+
+
+#: Node's words for a certificate it does not trust ("self-signed certificate", "unable to
+#: verify the first certificate", "certificate has expired", "... certificate's altnames")
+_UNTRUSTED = ("certificate", "CERT_", "self-signed", "self signed")
+
+
+def _untrusted(message: str) -> bool:
+    return any(marker in message for marker in _UNTRUSTED)
+
+
+#: what --ca-cert does, said in every "not trusted" error so that the user knows the way out
+CA_CERT_ROLE = ("vats trusts the public root certificates and, with --ca-cert FILE, exactly the "
+                "certificate in FILE (the sandbox's: vats sandbox --tls --cert-out FILE)")
+
+
+def untrusted_certificate(doing: str, reason: str) -> TLSError:
+    """The error for a server whose certificate vats does not trust (page or request context)."""
+    return TLSError(f"{doing}: the server's certificate is not trusted ({reason}); {CA_CERT_ROLE}")
 
 
 class FallbackTransport:

@@ -23,7 +23,7 @@ from scraper.gwt.jsonform import (
 from scraper.gwt.longs import decode_long, encode_long
 from scraper.gwt.request import Param, Request, build_request, parse_request
 from scraper.gwt.response import Response, build_response, incompatible, parse_response
-from scraper.gwt.schema import Registry, default_registry, gwt_registry
+from scraper.gwt.schema import Registry, gwt_registry
 from scraper.gwt.values import (
     Boxed,
     Collection,
@@ -39,7 +39,7 @@ __all__ = [
     "ARRAYLIST", "BOOLEAN", "HASHMAP", "INTEGER", "LONG", "STRING",
     "Boxed", "Collection", "EnumValue", "GwtObject", "Instance", "MapValue", "Param",
     "Permutation", "Registry", "Request", "Response",
-    "build_request", "build_response", "choose_permutation", "decode_long", "default_registry",
+    "build_request", "build_response", "choose_permutation", "decode_long",
     "discover_permutations", "discover_services", "discover_signatures", "encode_long",
     "gwt_registry", "incompatible", "parse_request", "parse_response", "request_from_json",
     "request_to_json", "response_to_json", "unwrap", "value_from_json", "walk",

@@ -1,8 +1,8 @@
 """Type-signature CRCs, computed the way GWT does (spec §6).
 
 Why: the sandbox's own reconstructed classes and GWT's built-in serializers need signatures that a
-genuine GWT server would compute; the MTS classes' CRCs cannot be computed (their field names are
-unknown) and are taken from captures instead.
+genuine GWT server would compute; a closed application's CRCs cannot be computed when its field
+names are unknown, and are taken from captures instead.
 """
 
 from __future__ import annotations

@@ -52,9 +52,8 @@ def unquote_request_string(raw: str, *, position: int | None = None) -> str:
             return "\\"
         if len(code) == 5 and code[0] == "u":
             return chr(int(code[1:], 16))
-        raise DecodeError(
-            f"invalid escape {match.group(0)!r} in request string", position=position, token=raw
-        )
+        raise DecodeError(f"invalid escape {match.group(0)!r} in request string",
+                          kind="bad-token", position=position, token=raw)
 
     return _join_surrogates(_REQ_UNESCAPE.sub(repl, raw))
 
@@ -148,7 +147,7 @@ def unescape_response_string(body: str, *, char_offset: int | None = None) -> st
         if code in "\"\\/'" and code:
             return code
         raise DecodeError(
-            f"invalid escape {match.group(0)!r} in response string",
+            f"invalid escape {match.group(0)!r} in response string", kind="bad-token",
             char_offset=char_offset,
             token=body[:40],
         )
@@ -193,5 +192,5 @@ def format_java_double(value: float) -> str:
 def parse_java_double(token: str, *, position: int | None = None) -> float:
     """Read a double token as the GWT server would (Java syntax only, no ``inf``/``1_0``)."""
     if not _JAVA_DOUBLE.fullmatch(token):
-        raise DecodeError("not a double", position=position, token=token)
+        raise DecodeError("not a double", kind="bad-token", position=position, token=token)
     return float(token)

@@ -57,7 +57,7 @@ class _Events:
         if best_char == '"':
             literal = _LITERAL_AT.match(text, best)
             if literal is None:
-                raise DecodeError("unterminated string literal", char_offset=best,
+                raise DecodeError("unterminated string literal", kind="bad-syntax", char_offset=best,
                                   token=text[best:best + 30])
             return literal.group(), best, literal.end()
         if best_char == "(" and text.startswith(_CONCAT, best - len(_CONCAT)):
@@ -128,20 +128,22 @@ class _Scan:
     expect_string: bool = True
     table_end: int = 0
 
-    def fail(self, message: str, offset: int) -> DecodeError:
-        return DecodeError(message, char_offset=offset, token=self.text[offset:offset + 30])
+    def fail(self, message: str, offset: int, kind: str = "bad-syntax") -> DecodeError:
+        return DecodeError(message, kind=kind, char_offset=offset,
+                           token=self.text[offset:offset + 30])
 
 
 def split_response(text: str) -> ResponseParts:
     """Parse the text of a response into tokens, string table, flags and version."""
     if not isinstance(text, str):
-        raise DecodeError("a response body is text")
+        raise DecodeError("a response body is text", kind="not-gwt")
     if text.startswith("//OK"):
         kind = "ok"
     elif text.startswith("//EX"):
         kind = "ex"
     else:
-        raise DecodeError("not a GWT response: it must start with //OK or //EX", char_offset=0,
+        raise DecodeError("not a GWT response: it must start with //OK or //EX", kind="not-gwt",
+                          char_offset=0,
                           token=text[:30])
     text = _json_escapes(text)  # error offsets below refer to this normalized text
     scan = _Scan(text)
@@ -165,21 +167,23 @@ def split_response(text: str) -> ResponseParts:
     except ValueError as exc:
         raise scan.fail(str(exc), last) from None
     if not scan.outer.finished or scan.depth:
-        raise scan.fail("truncated: the response array is not closed", len(text))
+        raise scan.fail("truncated: the response array is not closed", len(text), "truncated")
     if scan.table.state == "start":
         raise scan.fail("no string table in the response", len(text))
     body = ",".join(text for text in ("".join(chunk).strip() for chunk in scan.chunks) if text)
     try:
         values = json.loads(f"[{body}]")
     except json.JSONDecodeError as exc:
-        raise DecodeError(f"malformed response body: {exc.msg}",
+        raise DecodeError(f"malformed response body: {exc.msg}", kind="bad-syntax",
                           token=body[max(0, exc.pos - 20):exc.pos + 20]) from None
     # a stray ``null`` elsewhere cannot pass: the reader accepts only numbers and strings
     if len(values) < 3 or values[-3] is not None:
-        raise DecodeError("the string table must be the third element from the end")
+        raise DecodeError("the string table must be the third element from the end",
+                          kind="bad-syntax")
     version, flags = values[-1], values[-2]
     if type(version) is not int or type(flags) is not int:
-        raise DecodeError("version and flags must be integers", token=(flags, version))
+        raise DecodeError("version and flags must be integers", kind="bad-syntax",
+                          token=(flags, version))
     if version not in SUPPORTED_VERSIONS:
         raise UnsupportedVersionError(
             f"response protocol version {version} is not supported (7, or 8 of GWT >= 2.8)",

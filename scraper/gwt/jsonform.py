@@ -157,8 +157,8 @@ class _Builder:
         self.registry = registry
         self.ids: dict[int, GwtObject] = {}
 
-    def fail(self, where: str, message: str) -> EncodeError:
-        return EncodeError(f"{where or 'value'}: {message}")
+    def fail(self, where: str, message: str, kind: str | None = None) -> EncodeError:
+        return EncodeError(f"{where or 'value'}: {message}", kind=kind)
 
     def value(self, data: Any, declared: TypeRef, where: str) -> Any:
         kind = declared.kind
@@ -225,7 +225,7 @@ class _Builder:
         entry = self.registry.lookup(class_name)
         here = f"{where}<{class_name}>"
         if entry is None:
-            raise self.fail(here, f"unknown class {class_name!r}: add its schema (--schema)")
+            raise self.fail(here, f"unknown class {class_name!r}", "unknown-class")
         obj = self._shell(entry, signature)
         if "$id" in data:
             ident = data["$id"]

@@ -31,15 +31,18 @@ def encode_long(value: int) -> str:
 def decode_long(text: str, *, position: int | None = None) -> int:
     """Decode GWT's base-64 long; unlike GWT's server we reject unknown digits and overlength."""
     if not text or len(text) > 11:
-        raise DecodeError("not a GWT base-64 long", position=position, token=text)
+        raise DecodeError("not a GWT base-64 long", kind="bad-token", position=position,
+                          token=text)
     acc = 0
     value = _VALUE.get
     for ch in text:
         digit = value(ch)
         if digit is None:
-            raise DecodeError("not a GWT base-64 long", position=position, token=text)
+            raise DecodeError("not a GWT base-64 long", kind="bad-token", position=position,
+                              token=text)
         acc = (acc << 6) | digit
     if len(text) == 11 and _VALUE[text[0]] > 15:
-        raise DecodeError("GWT base-64 long overflows 64 bits", position=position, token=text)
+        raise DecodeError("GWT base-64 long overflows 64 bits", kind="bad-token",
+                          position=position, token=text)
     acc &= _MASK
     return acc - (1 << 64) if acc >> 63 else acc

@@ -2,7 +2,8 @@
 
 One reader serves both directions: request tokens arrive as text (split on ``|``), response
 tokens already typed by the response tokenizer (ints, floats, and strings for quoted longs).
-Every malformed token raises ``DecodeError`` with its position; nothing half-read escapes.
+Every malformed token raises ``DecodeError`` with its position and kind (scraper/errors.py);
+nothing half-read escapes.
 """
 
 from __future__ import annotations
@@ -46,16 +47,17 @@ class ValueReader:
 
     # --- tokens ----------------------------------------------------------------------
 
-    def _fail(self, message: str, token: Any = None, *, at: int | None = None) -> DecodeError:
-        return DecodeError(message, position=self.base + (self.pos - 1 if at is None else at),
-                           token=token)
+    def _fail(self, kind: str, message: str, token: Any = None, *,
+              at: int | None = None) -> DecodeError:
+        return DecodeError(message, kind=kind,
+                           position=self.base + (self.pos - 1 if at is None else at), token=token)
 
     def _next(self) -> Any:
         try:
             tok = self.tokens[self.pos]
         except IndexError:
             raise DecodeError(
-                "truncated: the stream ended where a value was expected",
+                "truncated: the stream ended where a value was expected", kind="truncated",
                 position=self.base + self.pos,
             ) from None
         self.pos += 1
@@ -71,10 +73,10 @@ class ValueReader:
         elif type(tok) is str and _INT.fullmatch(tok):
             value = int(tok)
         else:
-            raise self._fail("expected an integer", tok)
+            raise self._fail("bad-integer", "expected an integer", tok)
         lo, hi = _RANGES[letter]
         if not lo <= value <= hi:
-            raise self._fail(f"integer out of range for {letter}", tok)
+            raise self._fail("integer-out-of-range", f"integer out of range for {letter}", tok)
         return value
 
     def read_bool(self) -> bool:
@@ -85,12 +87,12 @@ class ValueReader:
             return True
         if tok == "0":
             return False
-        raise self._fail("expected a boolean (0 or 1)", tok)
+        raise self._fail("bad-token", "expected a boolean (0 or 1)", tok)
 
     def read_long(self) -> int:
         tok = self._next()
         if type(tok) is not str:
-            raise self._fail("expected a base-64 long", tok)
+            raise self._fail("bad-token", "expected a base-64 long", tok)
         return decode_long(tok, position=self.base + self.pos - 1)
 
     def read_double(self) -> float:
@@ -99,7 +101,7 @@ class ValueReader:
             return float(tok)
         if type(tok) is str:
             return parse_java_double(tok, position=self.base + self.pos - 1)
-        raise self._fail("expected a double", tok)
+        raise self._fail("bad-token", "expected a double", tok)
 
     def read_string(self) -> str | None:
         """A declared ``String``: one string-table index (0 = null)."""
@@ -107,13 +109,15 @@ class ValueReader:
         if index == 0:
             return None
         if not 0 < index <= len(self.strings):
-            raise self._fail(f"string index out of range (table has {len(self.strings)})", index)
+            raise self._fail("string-index-out-of-range",
+                             f"string index out of range (table has {len(self.strings)})", index)
         return self.strings[index - 1]
 
     def read_size(self, per_item: int = 1) -> int:
         size = self.read_int()
         if size < 0 or size * per_item > self.remaining():
-            raise self._fail("collection size is negative or larger than the rest of the stream",
+            raise self._fail("bad-size",
+                             "collection size is negative or larger than the rest of the stream",
                              size)
         return size
 
@@ -154,14 +158,15 @@ class ValueReader:
             return None
         if tok < 0:
             if -tok > len(self.objects):
-                raise self._fail(
-                    f"back-reference to object {-tok}, only {len(self.objects)} seen", tok
-                )
+                raise self._fail("back-reference-out-of-range",
+                                 f"back-reference to object {-tok}, only {len(self.objects)} seen",
+                                 tok)
             obj = self.objects[-tok - 1]
             self._check_assignable(obj.class_name, declared, start, tok)
             return obj
         if tok > len(self.strings):
-            raise self._fail(f"type index out of range (table has {len(self.strings)})", tok)
+            raise self._fail("type-index-out-of-range",
+                             f"type index out of range (table has {len(self.strings)})", tok)
         signature = self.strings[tok - 1]
         class_name = strip_crc(signature)
         entry = self.registry.lookup(class_name)
@@ -171,7 +176,8 @@ class ValueReader:
         try:
             return self._read_content(entry, signature)
         except SchemaError as exc:
-            raise DecodeError(f"cannot read {signature}: {exc}", position=self.base + start) from None
+            raise DecodeError(f"cannot read {signature}: {exc}", kind="bad-layout",
+                              position=self.base + start) from None
 
     def _check_assignable(self, class_name: str, declared: TypeRef, at: int, tok: Any) -> None:
         target = declared.class_name
@@ -182,7 +188,8 @@ class ValueReader:
         if ok is None:
             ok = self._assignable[key] = self.registry.is_assignable(class_name, target)
         if not ok:
-            raise self._fail(f"a {class_name} cannot fill a slot declared {target}", tok, at=at)
+            raise self._fail("wrong-class", f"a {class_name} cannot fill a slot declared {target}",
+                             tok, at=at)
 
     def _new(self, obj: GwtObject) -> None:
         self.objects.append(obj)
@@ -204,7 +211,8 @@ class ValueReader:
             self._new(enum)
             ordinal = self.read_int()
             if ordinal < 0 or (entry.constants and ordinal >= len(entry.constants)):
-                raise self._fail(f"ordinal {ordinal} out of range for {entry.name}", ordinal)
+                raise self._fail("ordinal-out-of-range",
+                                 f"ordinal {ordinal} out of range for {entry.name}", ordinal)
             enum.ordinal = ordinal
             enum.name = entry.constants[ordinal] if ordinal < len(entry.constants) else None
             return enum
@@ -229,7 +237,7 @@ class ValueReader:
             if kind == "string":
                 value = self.read_string()
                 if value is None:
-                    raise self._fail("a String object cannot be null inside", 0)
+                    raise self._fail("bad-token", "a String object cannot be null inside", 0)
                 box.value = value
             else:
                 box.value = self.read(TypeRef(entry.letter))

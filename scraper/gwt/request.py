@@ -12,7 +12,7 @@ from typing import Any
 from scraper.errors import DecodeError, EncodeError, UnsupportedVersionError
 from scraper.gwt.escapes import format_java_double, quote_request_string, unquote_request_string
 from scraper.gwt.reader import ValueReader
-from scraper.gwt.schema import Registry, default_registry
+from scraper.gwt.schema import Registry, shared_gwt_registry
 from scraper.gwt.types import OBJECT, parse_type
 from scraper.gwt.writer import LongToken, Token, ValueWriter, declared
 
@@ -55,25 +55,26 @@ def _char_offset(tokens: list[str], position: int) -> int:
 def parse_request(text: str, registry: Registry | None = None) -> Request:
     """Decode a request payload; any malformation raises ``DecodeError`` with its position."""
     if not isinstance(text, str):
-        raise DecodeError("a request payload is text")
+        raise DecodeError("a request payload is text", kind="not-gwt")
     tokens = text.split("|")
     try:
-        return _parse_tokens(tokens, registry or default_registry())
+        return _parse_tokens(tokens, registry or shared_gwt_registry())
     except DecodeError as exc:
         if exc.position is not None and exc.char_offset is None:
             exc.char_offset = _char_offset(tokens, min(exc.position, len(tokens)))
         raise
     except RecursionError:
-        raise DecodeError("object graph nested too deeply to decode") from None
+        raise DecodeError("object graph nested too deeply to decode", kind="too-deep") from None
 
 
 def _parse_tokens(tokens: list[str], registry: Registry) -> Request:
     if len(tokens) < 2 or tokens[-1] != "":
         if len(tokens) < 2:
-            raise DecodeError("not a GWT-RPC request: no '|' separators", position=0,
+            raise DecodeError("not a GWT-RPC request: no '|' separators", kind="not-gwt",
+                              position=0,
                               token=tokens[0][:40])
-        raise DecodeError("payload does not end with '|' (truncated?)", position=len(tokens) - 1,
-                          token=tokens[-1][:40])
+        raise DecodeError("payload does not end with '|' (truncated?)", kind="unterminated",
+                          position=len(tokens) - 1, token=tokens[-1][:40])
     tokens.pop()
     head = ValueReader(tokens, (), registry)
     version = head.read_int()
@@ -84,21 +85,23 @@ def _parse_tokens(tokens: list[str], registry: Registry) -> Request:
         )
     flags = head.read_int()
     if flags & ~(FLAG_ELIDE_TYPE_NAMES | FLAG_RPC_TOKEN_INCLUDED):
-        raise DecodeError(f"unknown flags {flags}", position=1, token=tokens[1])
+        raise DecodeError(f"unknown flags {flags}", kind="bad-header", position=1,
+                          token=tokens[1])
     if flags & FLAG_ELIDE_TYPE_NAMES:
         raise DecodeError("elided type names (flag 1) need the policy file; not supported",
-                          position=1, token=tokens[1])
+                          kind="bad-header", position=1, token=tokens[1])
     count = head.read_int()
     if count < 0 or 3 + count > len(tokens):
         raise DecodeError(f"string table claims {count} entries, the payload is shorter",
-                          position=2, token=count)
+                          kind="truncated", position=2, token=count)
     strings = [unquote_request_string(tokens[3 + i], position=3 + i) for i in range(count)]
     body = ValueReader(tokens[3 + count:], strings, registry, base=3 + count)
 
     def header_string(what: str) -> str:
         value = body.read_string()
         if value is None:
-            raise DecodeError(f"{what} is null", position=body.base + body.pos - 1)
+            raise DecodeError(f"{what} is null", kind="bad-header",
+                              position=body.base + body.pos - 1)
         return value
 
     module_base = header_string("module base")
@@ -113,12 +116,13 @@ def _parse_tokens(tokens: list[str], registry: Registry) -> Request:
         try:
             ref = parse_type(type_name)
         except Exception as exc:  # noqa: BLE001 - any bad name is the payload's fault
-            raise DecodeError(f"bad parameter type {type_name!r}: {exc}",
+            raise DecodeError(f"bad parameter type {type_name!r}: {exc}", kind="bad-header",
                               position=body.base + body.pos) from None
         params.append(Param(type_name, body.read(ref)))
     if body.remaining():
         raise DecodeError(f"{body.remaining()} unexpected tokens after the last parameter",
-                          position=body.base + body.pos, token=tokens[3 + count + body.pos])
+                          kind="trailing-tokens", position=body.base + body.pos,
+                          token=tokens[3 + count + body.pos])
     return Request(
         service=service, method=method, params=params, module_base=module_base,
         strong_name=strong_name, version=version, flags=flags, rpc_token=rpc_token,
@@ -141,7 +145,7 @@ def build_request(request: Request, registry: Registry | None = None, *, webkit:
         raise EncodeError(f"can only build protocol version {VERSION}, not {request.version}")
     if request.flags & ~FLAG_RPC_TOKEN_INCLUDED:
         raise EncodeError(f"cannot build flags {request.flags}: only 0 or 2 (RPC token)")
-    writer = ValueWriter(registry or default_registry(), share_booleans=share_booleans)
+    writer = ValueWriter(registry or shared_gwt_registry(), share_booleans=share_booleans)
     writer.write_string(request.module_base, "module base: ")
     writer.write_string(request.strong_name, "strong name: ")
     if request.flags & FLAG_RPC_TOKEN_INCLUDED:
@@ -164,7 +168,7 @@ def peek_call(text: str) -> tuple[str, str] | None:
     """``(service interface, method)`` of a payload without decoding its values, or None.
 
     Why: matching captured traffic by call must not depend on knowing every class layout.
-    Payloads carrying an RPC token (flag 2) are decoded in full instead.
+    An RPC token (flag 2) before the service is read as an object: GWT's ``XsrfToken`` is known.
     """
     tokens = text.split("|")
     try:
@@ -174,8 +178,13 @@ def peek_call(text: str) -> tuple[str, str] | None:
         strings = tokens[3:3 + count]
         body = tokens[3 + count:]
         if tokens[1] == "2":
-            request = parse_request(text)
-            return request.service, request.method
+            table = [unquote_request_string(raw) for raw in strings]
+            head = ValueReader(body, table, shared_gwt_registry())
+            head.read_string()  # module base
+            head.read_string()  # policy strong name
+            head.read_object()  # the RPC token
+            service, method = head.read_string(), head.read_string()
+            return (service, method) if service is not None and method is not None else None
         service = unquote_request_string(strings[int(body[2]) - 1])
         method = unquote_request_string(strings[int(body[3]) - 1])
     except (ValueError, IndexError, DecodeError):

@@ -1,4 +1,4 @@
-"""Responses (server → browser): decoding what the cabinet answers, and building answers.
+"""Responses (server → browser): decoding what a servlet answers, and building answers.
 
 The return value is read by the method's declared return type; GWT cannot tell a bare int, a
 string index and an object reference apart, so the caller names it (``returns``) for primitives
@@ -20,7 +20,7 @@ from scraper.errors import (
 from scraper.gwt.builtins import INCOMPATIBLE
 from scraper.gwt.jsarray import CHUNK, PIECE, render_response, split_response
 from scraper.gwt.reader import ValueReader
-from scraper.gwt.schema import Registry, default_registry
+from scraper.gwt.schema import Registry, shared_gwt_registry
 from scraper.gwt.types import OBJECT, TypeRef, parse_type
 from scraper.gwt.values import Instance
 from scraper.gwt.writer import ValueWriter, declared
@@ -67,12 +67,12 @@ def parse_response(
 ) -> Response:
     """Decode a response body (``returns``: declared return type; default an object)."""
     parts = split_response(text)
-    reader = ValueReader(parts.tokens, parts.strings, registry or default_registry())
+    reader = ValueReader(parts.tokens, parts.strings, registry or shared_gwt_registry())
     ref = OBJECT if parts.kind == "ex" else _return_type(returns)
     try:
         value = None if ref is None else reader.read(ref)
     except RecursionError:
-        raise DecodeError("object graph nested too deeply to decode") from None
+        raise DecodeError("object graph nested too deeply to decode", kind="too-deep") from None
     except UnknownClassError as exc:
         if parts.kind != "ex" or exc.position not in (0, None):
             raise
@@ -82,11 +82,9 @@ def parse_response(
         value = Instance(exc.signature, {"detailMessage": messages[-1] if messages else None})
         return Response("ex", value, parts.version, parts.flags, frozenset(), partial=True)
     if reader.remaining():
-        raise DecodeError(
-            f"{reader.remaining()} unexpected tokens after the value"
-            + (" (is the return type right? see --returns)" if returns is None else ""),
-            position=reader.pos, token=parts.tokens[reader.pos],
-        )
+        raise DecodeError(f"{reader.remaining()} unexpected tokens after the value",
+                          kind="trailing-tokens", position=reader.pos,
+                          token=parts.tokens[reader.pos])
     kind: Literal["ok", "ex"] = "ok" if parts.kind == "ok" else "ex"
     return Response(kind, value, parts.version, parts.flags,
                     frozenset(reader.unknown_signatures))
@@ -97,7 +95,7 @@ def build_response(
     registry: Registry | None = None, flags: int = 0, chunk: int = CHUNK, piece: int = PIECE,
 ) -> str:
     """Encode an answer as GWT 2.7's server writes it (``declared_type`` ``void`` for none)."""
-    writer = ValueWriter(registry or default_registry())
+    writer = ValueWriter(registry or shared_gwt_registry())
     if kind == "ex":
         writer.write_object(value, OBJECT)
     elif declared_type == "void":

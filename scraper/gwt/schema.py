@@ -1,16 +1,16 @@
 """The schema registry: which classes exist and how each one's fields are laid out.
 
-Why declarative: MTS redeploys change classes without notice. A layout is data — a JSON file in
-the format of json-form.md — so a user can add or correct one with ``--schema FILE`` instead of
-waiting for a release. The registry knows GWT's built-ins, GWT's exception classes and the MTS
-classes of ``schemas/mts.json`` (see docs/reconstruction.md for what there is fact).
+Why declarative: an application's redeploys change its classes without notice. A layout is data
+— a JSON object in the format of json-form.md — so a user can add or correct one without waiting
+for a release. This module knows GWT only: its built-ins and exception classes
+(``gwt_registry``); an application's own classes are loaded onto a copy by whoever knows them
+(vats' cabinet classes: ``scraper.profile``).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ _BUILTIN_PARENTS = {
 
 
 class Registry:
-    """Class name → layout. Copy before changing a shared one (``default_registry().copy()``)."""
+    """Class name → layout. Copy before changing a shared one (``registry.copy()``)."""
 
     def __init__(self) -> None:
         self._classes: dict[str, ClassSchema | EnumSchema] = {}
@@ -234,32 +234,20 @@ def _array_signature(entry: ArrayClass) -> str | None:
     return None
 
 
-def _builtin_registry() -> Registry:
+def gwt_registry() -> Registry:
+    """A new registry of GWT's built-ins only (no application classes): add yours to it."""
     registry = Registry()
     registry.load_schema_dict(GWT_SCHEMAS, source="<gwt built-ins>")
     return registry
 
 
-def mts_schema_data() -> dict[str, Any]:
-    """The built-in MTS layouts (``schemas/mts.json``)."""
-    text = resources.files("scraper.gwt").joinpath("schemas/mts.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+_SHARED: Registry | None = None
 
 
-_DEFAULT: Registry | None = None
-
-
-def default_registry() -> Registry:
-    """GWT built-ins + the MTS classes. Shared: call ``.copy()`` before adding to it."""
-    global _DEFAULT  # noqa: PLW0603 - one lazily built, read-only default
-    if _DEFAULT is None:
-        registry = _builtin_registry()
-        registry.load_schema_dict(mts_schema_data(), source="scraper/gwt/schemas/mts.json")
-        _DEFAULT = registry
-    return _DEFAULT
-
-
-def gwt_registry() -> Registry:
-    """GWT built-ins only (no MTS classes): for generic GWT traffic and the vectors."""
-    return _builtin_registry()
+def shared_gwt_registry() -> Registry:
+    """One lazily built ``gwt_registry()``, what the codec reads and writes with when a caller
+    gives no registry. Shared: never add to it (``.copy()`` first)."""
+    global _SHARED  # noqa: PLW0603 - one lazily built, read-only default
+    if _SHARED is None:
+        _SHARED = gwt_registry()
+    return _SHARED

@@ -130,7 +130,7 @@ class ValueWriter:
         self.tokens.append(self.string_index(obj.signature))
         entry = self.registry.lookup(obj.class_name)
         if entry is None:
-            raise EncodeError(f"{where}unknown class {obj.class_name!r}: add its schema")
+            raise EncodeError(f"{where}unknown class {obj.class_name!r}", kind="unknown-class")
         try:
             self._write_content(obj, entry, where)
         except SchemaError as exc:

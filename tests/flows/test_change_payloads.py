@@ -8,10 +8,11 @@ from flows.trunks import DEVICE_FORM
 from scraper.browser.capture import Exchange
 from scraper.browser.learned import Learned
 from scraper.browser.livebuild import LiveBuild
-from scraper.gwt import build_request, default_registry
+from scraper.gwt import build_request
+from scraper.profile import MTS
 
-REG = default_registry()
-SESSION = SimpleNamespace(registry=REG, live=LiveBuild(REG))  # our schema alone
+REG = MTS.registry()
+SESSION = SimpleNamespace(registry=REG, live=LiveBuild(REG, MTS.needs))  # our schema alone
 ABONENT, DEVICE, ENTERPRISE = 2583802013, 2584867233, 2585932453  # CaAbCd, CaEfGh, CaIjKl
 
 

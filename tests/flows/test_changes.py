@@ -5,6 +5,7 @@ skipped or failed), the sandbox's own audit (nothing applied twice) and the sand
 targets of every item not reported failed are reached).
 """
 
+import json
 from collections import Counter
 
 import pytest
@@ -154,7 +155,7 @@ async def test_fault_mid_bulk_nothing_lost_nothing_twice(cabinet, state_dir, aud
     check_consistent(cabinet, report, lambda a: a["device"] and not a["device"]["enabled"])
     per_device = Counter(str(e["arguments"]) for e in mutations(cabinet, "setDeviceEnabled"))
     assert max(per_device.values()) == 1, per_device  # none applied twice
-    assert report.counts()["done"] == len(numbers)  # these faults are all recoverable
+    assert report.counts()["done"] == len(numbers), [r.detail for r in report.failed]  # recoverable
     assert len(AuditLog(audit_db).entries()) == len(numbers)
 
 
@@ -186,3 +187,83 @@ async def test_refused_item_is_reported_failed_and_others_done(cabinet, state_di
     assert "refused" in failed.detail
     check_consistent(cabinet, report, lambda a: a["device"] and not a["device"]["enabled"])
     assert by_phone(cabinet)[failed.item.number]["device"]["enabled"] is True
+
+
+# --- an audit log that cannot be written ---------------------------------------------------
+
+
+def switched(handle):
+    """Numbers whose device the sandbox switched (its own audit of mutations)."""
+    by_device = {a["device"]["id"]: a["phone"] for a in handle.state()["abonents"] if a["device"]}
+    return Counter(by_device[e["arguments"][0]] for e in mutations(handle, "setDeviceEnabled"))
+
+
+async def test_an_audit_that_fails_mid_batch_starts_no_new_change(cabinet, state_dir, audit_db):
+    """The log breaks after a few items: no change starts after that, those in flight finish,
+    every item is reported, and the run ends in one AuditError that carries the report."""
+    from scraper.errors import AuditError
+
+    numbers = [a["phone"] for a in trunks(cabinet, device_on)][:30]
+    broken = []
+
+    def progress(done, total):
+        if done == 3 and not broken:
+            broken.append(done)
+            audit_db.write_bytes(b"this is not a database" * 100)
+
+    async with vats(cabinet, concurrency=3) as client:
+        plan = await client.plan("disable", numbers)
+        with pytest.raises(AuditError) as info:
+            await client.apply("disable", plan, progress=progress)
+    error = info.value
+    assert str(audit_db) in str(error) and error.path == str(audit_db)
+    report = error.report
+    assert [r.item.number for r in report.results] == numbers  # every item, in order
+    results = Counter(r.result for r in report.results)
+    assert results["skipped"] > 0, results  # new changes were not started
+    not_started = {r.item.number for r in report.results if r.result == "skipped"}
+    assert all(r.detail.startswith("not started") for r in report.results
+               if r.result == "skipped")
+    applied = switched(cabinet)
+    assert not_started.isdisjoint(applied), "a change started after the audit failed"
+    assert max(applied.values()) == 1
+    # what was started was finished and is reported as the cabinet shows it
+    state = by_phone(cabinet)
+    for result in report.results:
+        if result.result == "done":
+            assert not state[result.item.number]["device"]["enabled"], result
+    unaudited = [r for r in report.results if "NOT AUDITED" in r.detail]
+    assert unaudited, "the failed write must show on the items it concerns"
+    assert len(applied) == results["done"] + results["failed"]
+
+
+async def test_an_audit_that_cannot_be_opened_stops_before_the_first_change(
+        cabinet, state_dir, tmp_path):
+    from scraper.errors import AuditError
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    numbers = [a["phone"] for a in trunks(cabinet, device_on)][:3]
+    async with vats(cabinet, audit_db=not_a_folder / "audit.sqlite") as client:
+        plan = await client.plan("disable", numbers)
+        with pytest.raises(AuditError, match="cannot be written"):
+            await client.apply("disable", plan)
+    assert mutations(cabinet, "setDeviceEnabled") == []
+
+
+async def test_a_devices_page_that_fails_to_load_is_no_refusal(cabinet, state_dir, audit_db):
+    """The first switch goes through the page; its form answered //EX is a page that did not
+    load (nothing was switched), not the server refusing the change: the item is done."""
+    numbers = [a["phone"] for a in trunks(cabinet, device_on)][:2]
+    async with vats(cabinet, concurrency=1) as client:
+        plan = await client.plan("disable", numbers)
+        knobs = cabinet.control(faults=[{"kind": "ex", "next": 1, "method": "getForm"}])
+        assert knobs["faults"][0]["hits"] == 0
+        report = await client.apply("disable", plan)
+    assert [r.result for r in report.results] == ["done", "done"], [r.detail for r in report.results]
+    check_consistent(cabinet, report, lambda a: a["device"] and not a["device"]["enabled"])
+    assert len(mutations(cabinet, "setDeviceEnabled")) == 2
+    import urllib.request
+
+    with urllib.request.urlopen(f"{cabinet.url}/__sandbox__/control", timeout=10) as answer:
+        assert json.loads(answer.read())["faults"][0]["hits"] == 1  # the fault did bite

@@ -60,8 +60,9 @@ def test_apply_report_audit_and_rerun(sandbox, env):
     rows = json.loads(audit.stdout)
     assert sorted((r["number"], r["action"], r["result"]) for r in rows) == sorted(
         (n, "enable", "done") for n in numbers)
-    assert all(r["before"]["device_enabled"] is False and r["after"]["device_enabled"] is True
-               for r in rows)
+    not_switched = [r for r in rows if r["before"]["device_enabled"] is not False
+                    or r["after"]["device_enabled"] is not True]
+    assert not_switched == []
 
 
 def test_all_inactive_add_device(sandbox, env):
@@ -73,7 +74,7 @@ def test_all_inactive_add_device(sandbox, env):
     report = json.loads(out.stdout)
     assert sorted(i["number"] for i in report["items"]) == sorted(without)
     state = {a["phone"]: a for a in sandbox.state()["abonents"]}
-    assert all(state[n]["device"] is not None for n in without)
+    assert [n for n in without if state[n]["device"] is None] == []
 
 
 def test_failure_gives_non_zero_exit(sandbox, env):
@@ -87,3 +88,16 @@ def test_failure_gives_non_zero_exit(sandbox, env):
 def test_all_inactive_refused_for_disable(sandbox, env):
     out = vats(sandbox, "disable", "--all-inactive", "--yes", env=env)
     assert out.returncode == 2 and b"--all-inactive" in out.stderr
+
+
+def test_an_audit_log_that_cannot_be_written_is_one_line_and_no_change(sandbox, env, tmp_path):
+    """Used to be a sqlite3 traceback after the change was made; now refused before it."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    env = dict(env, VATS_AUDIT_DB=str(blocker / "audit.sqlite"))
+    out = vats(sandbox, "enable", off_devices(sandbox)[0], "--yes", env=env)
+    stderr = out.stderr.decode()
+    assert out.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert f"vats: AuditError: the audit log {blocker / 'audit.sqlite'} cannot be written" in stderr
+    assert not [e for e in sandbox.audit() if e["method"] == "setDeviceEnabled"]

@@ -56,6 +56,28 @@ def test_undecodable_input_exits_2_with_message(stdin):
 def test_unknown_class_without_schema_exits_2():
     out = run("gwt", "decode", stdin=b'//OK[1,["com.acme.Thing/1"],0,7]')
     assert out.returncode == 2 and b"com.acme.Thing" in out.stderr
+    assert b"add its layout with --schema FILE" in out.stderr  # the CLI's advice, by kind
+
+
+def test_advice_on_the_return_type_only_where_it_can_be_the_trouble():
+    answer = run("gwt", "decode", stdin=b"//OK[0,0,[],0,7]")  # two tokens, one value
+    assert answer.returncode == 2 and b"unexpected tokens" in answer.stderr
+    assert b"see --returns" in answer.stderr
+    declared = run("gwt", "decode", "--returns", "java.lang.Object", stdin=b"//OK[0,0,[],0,7]")
+    assert declared.returncode == 2 and b"--returns" not in declared.stderr
+    request = run("gwt", "decode", stdin=fill(ALL[sorted(ALL)[0]]).encode() + b"5|")
+    assert request.returncode == 2 and b"unexpected tokens" in request.stderr
+    assert b"--returns" not in request.stderr
+
+
+def test_hints_by_kind():
+    from flows.cli.hints import hint
+    from scraper.errors import DecodeError, UnknownClassError
+
+    assert hint(UnknownClassError("a.B", "a.B/1")) == "; add its layout with --schema FILE"
+    trailing = DecodeError("2 unexpected tokens after the value", kind="trailing-tokens")
+    assert hint(trailing) == "" and "--returns" in hint(trailing, returns_given=False)
+    assert hint(DecodeError("x", kind="truncated"), returns_given=False) == ""
 
 
 def test_encode_bad_json_exits_2():

@@ -89,7 +89,7 @@ def logins(cabinet: SandboxHandle) -> int:
 def test_json_keys_are_the_model_fields_and_passwords_are_masked(cabinet, env, state):
     data = json.loads(ok(run(cabinet, env, "--format", "json")).stdout)
     assert data, "the seed has trunks"
-    assert all(list(row) == list(TRUNK_COLUMNS) for row in data)
+    assert {tuple(row) for row in data} == {tuple(TRUNK_COLUMNS)}
     assert data == rows_for(state, secrets=False)
     assert any(row["sip_password"] == MASK for row in data)
     assert any(row["sip_password"] is None for row in data)   # trunks without a device
@@ -266,3 +266,28 @@ def test_demo_prints_the_sandbox_table(tmp_path):
         assert abonent.phone in result.stdout
     assert not any(a.phone in result.stdout for a in seed.abonents if a.identify_line is None)
     assert result.stderr.strip().splitlines()[-1].startswith(f"{len(trunks)} trunks: ")
+
+
+def test_demo_leaves_the_process_environment_alone(tmp_path, monkeypatch, capsys):
+    """The demo's state dir and password are settings of its own run: it used to write them
+    into ``os.environ``, which every later run in the process then inherited."""
+    from flows.cli.common import CliState
+    from flows.cli.trunks_cmd import demo_command
+
+    for name in [n for n in os.environ if n.startswith("VATS_")]:
+        monkeypatch.delenv(name)
+    mine = tmp_path / "my-sessions"
+    monkeypatch.setenv("VATS_STATE_DIR", str(mine))      # the user's own saved sessions ...
+    monkeypatch.setenv("VATS_PASSWORD", "not-the-demo")  # ... and password: the demo uses neither
+    # the CLI's logging setup would replace pytest's handlers for the rest of the session
+    monkeypatch.setattr("flows.cli.common.configure", lambda verbosity, redactor: None)
+    before = dict(os.environ)
+    state = CliState(address=None, login=None, password_stdin=False, headed=False, slow_mo=0,
+                     debug_dir=None, trace="off", chromium=None, ca_cert=None, reuse=True,
+                     verbose=0)
+    demo_command(state, 10)
+    assert dict(os.environ) == before
+    assert not mine.exists()
+    out = capsys.readouterr().out
+    trunks = [a for a in make_seed(10, 1).abonents if a.identify_line is not None]
+    assert trunks and all(a.phone in out for a in trunks)

@@ -26,7 +26,7 @@ PROGRAM = (
 
 
 def test_findings_name_what_is_confirmed_what_differs_and_what_cannot_be_checked(tmp_path):
-    live = load_live_build(PROGRAM, "E" * 32, cache_dir=tmp_path)
+    live = load_live_build(PROGRAM, "E" * 32, profile=profile.MTS, cache_dir=tmp_path)
     findings = doctor.examine(live, {"dispatcher.device_form": 31},
                               doctor.Observed(None, None), live.registry)
     by_item = {f.item: f for f in findings}
@@ -46,6 +46,6 @@ def test_findings_name_what_is_confirmed_what_differs_and_what_cannot_be_checked
 
 
 def test_an_underivable_build_is_not_healthy(tmp_path):
-    live = load_live_build("var x;", "F" * 32, cache_dir=tmp_path)
+    live = load_live_build("var x;", "F" * 32, profile=profile.MTS, cache_dir=tmp_path)
     findings = doctor.examine(live, {}, doctor.Observed(None, None), live.registry)
     assert [f.status for f in findings] == ["not checkable"] and not doctor.healthy(findings)

@@ -11,7 +11,7 @@ from flows.login import make_authenticate
 from scraper.browser.capture import for_call
 from scraper.browser.host import BrowserHost
 from scraper.browser.session import BrowserSession
-from scraper.errors import LoginError
+from scraper.errors import LoginError, UsageError
 from scraper.gwt import choose_permutation, discover_permutations, parse_request
 from scraper.profile import LIST_RESPONSE
 from tests.conftest import account_settings, start_sandbox_process, stop_sandbox_process
@@ -159,3 +159,56 @@ async def test_first_rpc_is_awaited_not_slept(sandbox, state_dir):
         menu = session.capture.latest(for_call("MenuGwtService", "getMenu"))
         assert menu is not None and menu.status == 200
         assert json.loads(json.dumps(menu.request_headers))["x-gwt-permutation"]
+
+
+async def test_vats_confirmation_code_reaches_the_flow_through_the_settings(state_dir,
+                                                                          monkeypatch):
+    """The variable is read by ``AccountSettings`` alone; the flow sends what the settings hold
+    (a wrong code here, so the cabinet's refusal proves it was sent) and asks no provider."""
+    monkeypatch.setenv("VATS_CONFIRMATION_CODE", "1234567")  # 7 digits: never the real code
+    process, (url,), log = start_sandbox_process("--require-code")
+    try:
+        from tests.conftest import SandboxHandle
+
+        handle = SandboxHandle(url, log)
+
+        def provider():
+            raise AssertionError("the settings had the code")
+
+        settings = account_settings(handle)
+        assert settings.confirmation_code.get_secret_value() == "1234567"
+        async with BrowserHost() as host:
+            async with BrowserSession(host, settings,
+                                      authenticate=make_authenticate(provider)) as session:
+                with pytest.raises(LoginError, match="refused"):
+                    await session.open_app()
+                assert "1234567" in session.redactor.secrets
+        assert [e["arguments"]["result"] for e in handle.audit()
+                if e["method"] == "confirm"] == ["bad_code"]
+    finally:
+        stop_sandbox_process(process)
+
+
+def _code_session(**settings):
+    from types import SimpleNamespace
+
+    from scraper.settings import AccountSettings
+
+    return SimpleNamespace(settings=AccountSettings(**settings))
+
+
+async def test_the_settings_code_wins_over_the_provider(monkeypatch):
+    from flows.login import _ask_code
+
+    monkeypatch.setenv("VATS_CONFIRMATION_CODE", "111111")
+    assert await _ask_code(_code_session(), lambda: "222222") == "111111"
+    assert await _ask_code(_code_session(confirmation_code="333333"), None) == "333333"
+
+
+async def test_without_a_code_in_the_settings_the_provider_is_asked(monkeypatch):
+    from flows.login import _ask_code
+
+    monkeypatch.delenv("VATS_CONFIRMATION_CODE", raising=False)
+    assert await _ask_code(_code_session(), lambda: " 444444 ") == "444444"
+    with pytest.raises(UsageError, match="VATS_CONFIRMATION_CODE"):
+        await _ask_code(_code_session(), None)

@@ -7,7 +7,8 @@ and ``pytest_terminal_summary`` prints fault × job after the run.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,26 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VATS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("VATS_AUDIT_DB", str(tmp_path / "audit.sqlite"))
     return tmp_path
+
+
+Later = Callable[[float, Callable[[], object]], None]
+
+
+@pytest.fixture
+def later() -> Iterator[Later]:
+    """``later(seconds, action)``: run ``action`` in a thread that many seconds from now; a
+    cell that ends sooner cancels it (nothing fires into the next cell)."""
+    timers: list[threading.Timer] = []
+
+    def schedule(seconds: float, action: Callable[[], object]) -> None:
+        timer = threading.Timer(seconds, action)
+        timers.append(timer)
+        timer.start()
+
+    yield schedule
+    for timer in timers:
+        timer.cancel()
+        timer.join()
 
 
 def _cell(item: pytest.Item) -> tuple[str, str] | None:

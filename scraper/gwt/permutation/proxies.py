@@ -23,8 +23,8 @@ program, never by position (``linked_by``):
   ``defineClass(104, …, ctor)`` names it by the literal's type id (2.8+);
 - ``pretty-name``: PRETTY output keeps the constructor's name (``$X_Proxy``);
 - ``single``: one constructor and one proxy in the whole program;
-- ``name``: the path and the interface share their stem (``DispatcherGwtService`` ↔
-  ``DispatcherService``), one candidate each way.
+- ``name``: the path and the interface share their stem (``StockRpcService`` ↔
+  ``StockService``), one candidate each way.
 
 Anything else stays unlinked: a service with methods but no path, a path with no methods.
 """

@@ -27,7 +27,7 @@ from scraper.browser.debug import DebugRecorder
 from scraper.browser.redact import Redactor
 from scraper.errors import UsageError
 from scraper.gwt.escapes import escape_response_string, quote_request_string
-from tests.conftest import headless_browser
+from tests.conftest import headless_browser, serve
 from tests.scraper.browser.test_redact import forms_of
 
 pytestmark = pytest.mark.browser
@@ -86,15 +86,8 @@ async def cabinet() -> AsyncIterator[str]:
     app.router.add_get("/login/", login_page)
     app.router.add_post("/j_spring_security_check", check)
     app.router.add_post("/vpbxGwt/dispatcher", servlet)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve(app) as url:
+        yield url
 
 
 def chromium_children() -> list[psutil.Process]:

@@ -36,16 +36,16 @@ def row_instance(names_registry):
 
 
 def test_derived_once_then_read_from_the_cache(tmp_path, caplog):
-    live = load_live_build(PROGRAM, "A" * 32, cache_dir=tmp_path)
+    live = load_live_build(PROGRAM, "A" * 32, profile=profile.MTS, cache_dir=tmp_path)
     assert live.derived is not None and (tmp_path / f"{'A' * 32}.json").is_file()
     assert json.loads((tmp_path / f"{'A' * 32}.schema.json").read_text())["x.y.Row"]
-    again = load_live_build("not even javascript", "A" * 32, cache_dir=tmp_path)
+    again = load_live_build("not even javascript", "A" * 32, profile=profile.MTS, cache_dir=tmp_path)
     assert again.derived is not None and "x.y.Row" in again.derived.types
     assert again.signatures[RECORD] == f"{RECORD}/4241958543"
 
 
 def test_an_extra_slot_in_the_invented_row_is_named_around_and_logged_once(tmp_path, caplog):
-    live = load_live_build(PROGRAM, "B" * 32, cache_dir=tmp_path)
+    live = load_live_build(PROGRAM, "B" * 32, profile=profile.MTS, cache_dir=tmp_path)
     row = row_instance(live.registry)
     with caplog.at_level(logging.WARNING):
         first = live.view(row, profile.LIST_RECORD)
@@ -58,7 +58,7 @@ def test_an_extra_slot_in_the_invented_row_is_named_around_and_logged_once(tmp_p
 
 
 def test_a_needed_field_that_cannot_be_placed_stops_with_a_report(tmp_path):
-    live = load_live_build(PROGRAM, "C" * 32, cache_dir=tmp_path)
+    live = load_live_build(PROGRAM, "C" * 32, profile=profile.MTS, cache_dir=tmp_path)
     row = row_instance(live.registry)
     with pytest.raises(DriftError) as info:
         live.view(row, profile.DEVICE_RECORD)  # no such layout in this build
@@ -68,7 +68,7 @@ def test_a_needed_field_that_cannot_be_placed_stops_with_a_report(tmp_path):
 
 def test_not_a_permutation_falls_back_to_our_schema(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        live = load_live_build("var x = 1;", "D" * 32, cache_dir=tmp_path)
+        live = load_live_build("var x = 1;", "D" * 32, profile=profile.MTS, cache_dir=tmp_path)
     assert live.derived is None and live.binder is None
     assert profile.LIST_RECORD in live.registry
     assert any("cannot derive" in r.getMessage() for r in caplog.records)
@@ -78,7 +78,7 @@ def test_a_user_schema_places_what_vats_would_not_guess(tmp_path):
     """The drift report's schema file, with the user's names, passed with --schema."""
     # the extra slot is a boolean before three booleans: which of the four is new is not known
     ambiguous = PROGRAM.replace("b.m=Lg(a);", "b.m=!!a.c[--a.b];")
-    live = load_live_build(ambiguous, "G" * 32, cache_dir=tmp_path)
+    live = load_live_build(ambiguous, "G" * 32, profile=profile.MTS, cache_dir=tmp_path)
     row = row_instance(live.registry)
     with pytest.raises(DriftError) as info:
         live.view(row, profile.LIST_RECORD)
@@ -91,7 +91,8 @@ def test_a_user_schema_places_what_vats_would_not_guess(tmp_path):
         slot[0] = name
     mine = tmp_path / "mine.json"
     mine.write_text(json.dumps({"x.y.Row": schema["x.y.Row"]}))
-    named = load_live_build(ambiguous, "G" * 32, cache_dir=tmp_path, extra_schemas=[mine])
+    named = load_live_build(ambiguous, "G" * 32, profile=profile.MTS, cache_dir=tmp_path,
+                            extra_schemas=[mine])
     row = row_instance(named.registry)
     viewed = named.view(row, profile.LIST_RECORD)
     assert viewed.get("bound") is True and viewed.get("abonentType") == 8

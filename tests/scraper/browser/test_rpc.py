@@ -14,9 +14,10 @@ from scraper.errors import (
     SessionError,
     TransportError,
 )
-from scraper.gwt import build_response, default_registry, incompatible, parse_request
+from scraper.gwt import build_response, incompatible, parse_request
+from scraper.profile import MTS
 
-REG = default_registry()
+REG = MTS.registry()
 BASE = "https://vpbx.mts.ru/vpbxGwt/"
 OK = "//OK[0,[],0,7]"
 
@@ -35,6 +36,7 @@ def build(facts):
 def caller(handler, **kwargs):
     transport = MockTransport(handler)
     policy = CallPolicy(concurrency=2, timeout=1, read_retries=3, backoff=0.001, max_backoff=0.01)
+    kwargs.setdefault("is_login_page", MTS.is_login_page)
     return RpcCaller(transport, learned(), REG, policy=policy, **kwargs), transport
 
 
@@ -412,3 +414,174 @@ async def test_mutations_wait_for_a_real_slot_while_reads_queue_at_the_edge():
         release.set()
     await asyncio.gather(*reads, mutation, late_read)
     assert limit.active == 0 and limit.direct == 0
+
+
+# --- one recovery policy: server exceptions, throttled mutations, lost answers, walks ---------
+
+
+EX = '//EX[2,1,["java.lang.RuntimeException/515124647","boom"],0,7]'
+
+
+async def test_a_read_answered_by_a_server_exception_is_retried():
+    answers = iter([EX, EX, OK])
+    rpc, transport = caller(lambda *a: answer(next(answers)))
+    assert (await rpc.call(build, read_only=True)).kind == "ok"
+    assert len(transport.calls) == 3
+
+
+async def test_a_mutation_answered_by_a_server_exception_is_not_retried():
+    rpc, transport = caller(lambda *a: answer(EX))
+    with pytest.raises(RemoteException, match="boom"):
+        await rpc.mutate(build, applied=never_applied())
+    assert len(transport.calls) == 1
+
+
+async def test_a_throttled_mutation_is_sent_again_by_the_caller():
+    """429/503 come before the service runs: the caller resends, nobody else counts them."""
+    answers = iter([503, 429, "ok"])
+
+    def handler(url, body, headers):
+        item = next(answers)
+        return answer(OK) if item == "ok" else answer("x", status=item, headers={"retry-after": "0"})
+
+    rpc, transport = caller(handler)
+    assert await rpc.mutate(build, applied=never_applied()) == "sent"
+    assert len(transport.calls) == 3
+
+
+def never_applied(reads=None):
+    async def applied():
+        if reads is not None:
+            reads.append(True)
+        return False
+    return applied
+
+
+async def test_a_lost_answer_is_read_before_anything_is_sent_again():
+    sent = []
+
+    def handler(url, body, headers):
+        sent.append(body)
+        raise TransportError("reset after the request was sent")
+
+    reads = []
+
+    async def applied():
+        reads.append(True)
+        return True  # the first send went through: the state shows it
+
+    rpc, _ = caller(handler)
+    assert await rpc.mutate(build, applied=applied) == "confirmed"
+    assert len(sent) == 1 and reads == [True]
+
+
+async def test_a_change_not_there_after_a_lost_answer_is_sent_again_up_to_the_budget():
+    rpc, transport = caller(lambda *a: answer("x", status=500))
+    reads = []
+    with pytest.raises(HTTPStatusError):
+        await rpc.mutate(build, applied=never_applied(reads))
+    attempts = rpc.policy.mutation_attempts
+    assert len(transport.calls) == attempts  # each send after a read showed it missing
+    assert len(reads) == attempts  # and a last read after the last send
+
+
+async def test_an_earlier_unknown_outcome_reads_first():
+    rpc, transport = caller(lambda *a: answer(OK))
+
+    async def applied():
+        return True
+
+    outcome = await rpc.mutate(build, applied=applied, unknown=TransportError("page walk failed"))
+    assert outcome == "confirmed" and transport.calls == []
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+async def test_a_refused_mutation_is_not_resent(status):
+    rpc, transport = caller(lambda *a: answer("no", status=status))
+    with pytest.raises(HTTPStatusError) as info:
+        await rpc.mutate(build, applied=never_applied())
+    assert info.value.status == status and len(transport.calls) == 1
+
+
+async def test_an_expiry_that_comes_back_during_one_call_logs_in_again():
+    """A long call may outlive more than one session: each expiry gets its own re-login."""
+    login_page = answer("<form>", url="https://vpbx.mts.ru/login/")
+    answers = iter([login_page, login_page, answer(OK)])
+    relogins = []
+
+    async def relogin():
+        relogins.append(True)
+
+    rpc, transport = caller(lambda *a: next(answers), relogin=relogin)
+    assert (await rpc.call(build, read_only=True)).kind == "ok"
+    assert len(relogins) == 2 and len(transport.calls) == 3
+
+
+async def test_a_walk_is_retried_and_gives_up_after_its_budget():
+    from scraper.errors import FlowError, LoginError
+
+    rpc, _ = caller(lambda *a: answer(OK))
+    tries = []
+
+    async def flaky(number):
+        tries.append(number)
+        if number < 3:
+            raise FlowError("the app's call failed")
+        return "there"
+
+    assert await rpc.walk("learn", flaky) == "there" and tries == [1, 2, 3]
+
+    async def broken(number):
+        raise HTTPStatusError(500, service="DispatcherService", method="getForm")
+
+    with pytest.raises(HTTPStatusError):
+        await rpc.walk("learn", broken)
+
+    refused = []
+
+    async def wrong_password(number):
+        refused.append(number)
+        raise LoginError("refused")
+
+    with pytest.raises(LoginError):
+        await rpc.walk("log in", wrong_password)
+    assert refused == [1]  # credentials are not retried
+
+
+async def test_the_apps_own_failed_call_is_judged_like_ours():
+    rpc, _ = caller(lambda *a: answer(OK))
+    rpc.check_app_answer(200, OK, BASE + "X", None, service="S", method="m")  # fine
+    with pytest.raises(HTTPStatusError):
+        rpc.check_app_answer(500, "err", BASE + "X", None, service="S", method="m")
+    with pytest.raises(RemoteException, match="boom"):
+        rpc.check_app_answer(200, EX, BASE + "X", None, service="S", method="m")
+    with pytest.raises(TransportError):
+        rpc.check_app_answer(None, None, BASE + "X", "net::ERR_CONNECTION_RESET",
+                             service="S", method="m")
+
+
+async def test_a_forgotten_build_is_learned_before_the_next_call_is_built():
+    """A re-learn whose walk ran out of tries leaves the build forgotten: the next call
+    re-learns first instead of failing to build from nothing."""
+    relearned = []
+
+    async def relearn():
+        relearned.append(True)
+        rpc.learned.stale = False  # what a successful re-learn leaves
+
+    rpc, transport = caller(lambda *a: answer(OK), relearn=relearn)
+    rpc.learned.stale = True
+    assert (await rpc.call(build, read_only=True)).kind == "ok"
+    assert relearned == [True] and len(transport.calls) == 1
+
+    async def failing_relearn():
+        relearned.append(False)
+        raise AssertionError("not reached when the budget is spent")
+
+    rpc.relearn = failing_relearn
+    rpc.learned.stale = True
+    rpc.policy = CallPolicy(relearns=0, backoff=0.001)
+    from scraper.errors import FlowError
+
+    with pytest.raises(FlowError, match="could not be learned again"):
+        await rpc.call(build, read_only=True)

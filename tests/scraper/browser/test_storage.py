@@ -29,10 +29,8 @@ STATE = {
 
 
 @pytest.fixture
-def state_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "state" / "sessions"
-    monkeypatch.setenv("VATS_STATE_DIR", str(home))
-    return home
+def state_home(tmp_path) -> Path:
+    return tmp_path / "state" / "sessions"
 
 
 @pytest.fixture
@@ -48,12 +46,21 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_state_dir_honours_the_environment(state_home):
-    assert state_dir() == state_home
+def test_state_dir_is_the_configured_one(state_home, monkeypatch):
+    monkeypatch.setenv("HOME", str(state_home.parent))
+    assert state_dir(state_home) == state_home
+    assert state_dir(Path("~/sessions")) == state_home  # expanded
 
 
 def test_state_dir_defaults_to_the_user_cache(monkeypatch, tmp_path):
-    monkeypatch.delenv("VATS_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert state_dir() == tmp_path / "cache" / "vats" / "sessions"
+
+
+def test_state_dir_does_not_read_the_environment(monkeypatch, tmp_path):
+    """``VATS_STATE_DIR`` arrives through ``AccountSettings.state_dir`` (tests/scraper/
+    test_settings.py), never by this module reading the environment behind the caller's back."""
+    monkeypatch.setenv("VATS_STATE_DIR", str(tmp_path / "from-env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert state_dir() == tmp_path / "cache" / "vats" / "sessions"
 
@@ -64,22 +71,23 @@ def test_state_dir_defaults_to_the_user_cache(monkeypatch, tmp_path):
 ])
 def test_one_address_many_spellings(state_home, spelling):
     assert normalize_address(spelling) == "https://vpbx.mts.ru"
-    assert state_path(spelling, "+7-9000000000") == state_path("https://vpbx.mts.ru", "+7-9000000000")
+    assert (state_path(spelling, "+7-9000000000", state_home)
+            == state_path("https://vpbx.mts.ru", "+7-9000000000", state_home))
 
 
 def test_state_path_differs_per_account_and_address_and_hides_the_login(state_home):
-    path = state_path("https://vpbx.mts.ru", "+7-9000000000")
+    path = state_path("https://vpbx.mts.ru", "+7-9000000000", state_home)
     assert path.parent == state_home
     assert "9000000000" not in path.name
     assert len(path.stem) == 24 and path.suffix == ".json"
-    others = {state_path("https://vpbx.mts.ru", "+7-9000000001"),
-              state_path("http://127.0.0.1:8080", "+7-9000000000"),
-              state_path("http://127.0.0.1:8081", "+7-9000000000")}
+    others = {state_path("https://vpbx.mts.ru", "+7-9000000001", state_home),
+              state_path("http://127.0.0.1:8080", "+7-9000000000", state_home),
+              state_path("http://127.0.0.1:8081", "+7-9000000000", state_home)}
     assert path not in others and len(others) == 3
 
 
 def test_round_trip_with_owner_only_modes_even_with_umask_zero(state_home, umask_zero):
-    path = state_path("https://vpbx.mts.ru", "+7-9000000000")
+    path = state_path("https://vpbx.mts.ru", "+7-9000000000", state_home)
     save_state(path, STATE)
     assert mode(path) == 0o600
     assert mode(state_home) == 0o700

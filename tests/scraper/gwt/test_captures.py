@@ -11,13 +11,13 @@ from scraper.gwt import (
     EnumValue,
     Instance,
     build_request,
-    default_registry,
     parse_request,
     request_from_json,
     request_to_json,
 )
+from scraper.profile import MTS
 
-REG = default_registry()
+REG = MTS.registry()
 DISPATCHER = "ru.cti.vpbx.shared.services.DispatcherService"
 
 

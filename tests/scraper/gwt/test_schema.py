@@ -3,9 +3,10 @@ import json
 import pytest
 
 from scraper.errors import SchemaError, UnknownClassError
-from scraper.gwt import default_registry, gwt_registry, parse_response
+from scraper.gwt import gwt_registry, parse_response
 from scraper.gwt.builtins import BUILTINS
 from scraper.gwt.crc import enum_crc
+from scraper.profile import MTS
 from tests.paths import VECTORS, require_shared
 
 # CRCs that spec.md and the vectors quote, against GWT's rule as computed by builtins.py
@@ -43,13 +44,13 @@ def test_fields_follow_superclass_order():
 
 
 def test_mts_record_layout_has_inherited_id_last():
-    names = [f.name for f in default_registry().fields_of(
+    names = [f.name for f in MTS.registry().fields_of(
         "ru.cti.vpbx.shared.models.form.device.AbonentDeviceRecordGWTModel")]
     assert len(names) == 15 and names[-1] == "id" and names[5:7] == ["sipLogin", "sipPassword"]
 
 
 def test_user_schema_overrides_without_code(tmp_path):
-    reg = default_registry().copy()
+    reg = MTS.registry().copy()
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"com.acme.Thing": {"fields": [["n", "int"]],
                                                    "signature": "com.acme.Thing/1"}}))
@@ -58,7 +59,7 @@ def test_user_schema_overrides_without_code(tmp_path):
         parse_response(text, reg)
     reg.load_schema_file(path)
     assert parse_response(text, reg).value.get("n") == 7
-    assert "com.acme.Thing" not in default_registry()  # the shared default is untouched
+    assert "com.acme.Thing" not in MTS.registry()  # the shared default is untouched
 
 
 @pytest.mark.parametrize("bad", [
@@ -87,9 +88,8 @@ def test_reconstructed_mts_classes_carry_gwt_rule_crcs():
     """The classes we invented (docs/reconstruction.md) get the CRC a GWT server would compute
     from their (invented) fields; the captured classes keep their captured CRCs."""
     from scraper.gwt.crc import crc_of
-    from scraper.gwt.schema import mts_schema_data
 
-    data = mts_schema_data()
+    data = MTS.schema()
     jni = {"boolean": "Z", "int": "I"}
 
     def sequence(name):  # spec §6: name, own fields, then the superclass's sequence
@@ -105,3 +105,15 @@ def test_reconstructed_mts_classes_carry_gwt_rule_crcs():
                  "ru.cti.vpbx.shared.models.form.abonent.AbonentFormGWTModel",
                  "ru.cti.vpbx.shared.models.browser.AbonentBrowserRecordGWTModel"):
         assert data[name]["signature"] == f"{name}/{crc_of(sequence(name))}", name
+
+
+def test_the_codec_registry_knows_gwt_only():
+    """The codec ships no application's classes: ours come with the cabinet profile."""
+    from scraper.gwt.schema import shared_gwt_registry
+
+    record = "ru.cti.vpbx.shared.models.codebase.RecordGWTModel"
+    assert record not in gwt_registry() and record not in shared_gwt_registry()
+    assert "java.util.ArrayList" in gwt_registry()
+    assert record in MTS.registry()
+    with pytest.raises(UnknownClassError):  # a registry-less decode is a GWT-only decode
+        parse_response(f'//OK[0,1,["{record}/4241958543"],0,7]')
