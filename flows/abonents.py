@@ -76,11 +76,19 @@ def rows_of(value: object, live: LiveBuild | None = None) -> tuple[int, list[Abo
     return int(value.get("count") or 0), rows
 
 
+async def learn_list_call(session: BrowserSession) -> None:
+    """Show the Abonents tab so that the app's own list call is captured (a learner: a
+    re-learn walks there again, since the app's start may not have made the call yet)."""
+    await navigate.abonents_tab(session)
+    session.learned.template(SERVICE, "list")  # none of this build's yet: the walk tries again
+
+
 async def ensure_list_template(session: BrowserSession) -> None:
+    session.add_learner(learn_list_call)
     try:
         session.learned.template(SERVICE, "list")
     except FlowError:
-        await session.ui_walk("open the Abonents tab", lambda: navigate.abonents_tab(session))
+        await session.ui_walk("open the Abonents tab", lambda: learn_list_call(session))
 
 
 async def list_abonents(session: BrowserSession, filters: Filters | None = None, *,
