@@ -59,7 +59,9 @@ class CallPolicy:
     #: (a bad day: 8 % 500s, 5 % //EX, 3 % resets, 1 % stalls) a read is lost once in ~280,000
     read_retries: int = 6
     throttle_retries: int = 12  # 429/503 answers tolerated per call (the server did nothing)
-    relogins: int = 3  # re-logins per call (a long call may outlive more than one expiry)
+    #: re-logins per call after which no call was answered (the login itself does not hold);
+    #: an expiry after answers is a new one and always gets its re-login (up to 4x this a call)
+    relogins: int = 3
     relearns: int = 2  # re-learns per call (a redeploy may follow a redeploy)
     mutation_attempts: int = 4  # sends of one change, each after a read showed it missing
     walk_attempts: int = 5  # tries of a UI walk that learns or re-learns the build
@@ -174,6 +176,8 @@ class RpcCaller:
         self.limit = AdaptiveLimit(self.policy.concurrency, ahead=self.ahead)
         self.calls = 0
         self.logins = 0  # re-logins done through this caller: answers older than one are stale
+        self.answered = 0  # GWT answers (//OK, //EX) so far
+        self._answered_at_login = 0  # ... when the last re-login finished
         self._relogging = asyncio.Lock()
         #: payloads being replayed now, so the page capture can tell them from the app's calls
         self.in_flight: Counter[str] = Counter()
@@ -190,8 +194,8 @@ class RpcCaller:
 
         - throttling (429/503: the server refused before doing anything), reads and mutations
           alike, within ``throttle_retries``;
-        - an expired session: one re-login per expiry, however many calls see it, at most
-          ``relogins`` per call (an expiry during a long run may come back);
+        - an expired session: one re-login per expiry, however many calls see it; a call gives
+          up after ``relogins`` re-logins that no answer followed (logging in does not help);
         - "the client is out of date": re-learn, at most ``relearns`` per call;
         - a read's transient failure — no answer, a 5xx, a server exception (``//EX``), a 200
           that is not GWT — within ``read_retries``; a mutation only when nothing was sent.
@@ -199,7 +203,7 @@ class RpcCaller:
         A mutation whose answer was lost is never resent here: see ``mutate``. ``admit`` is
         called once the call has its slot, right before it leaves; raising there stops it.
         """
-        relearns = relogins = attempt = throttled = 0
+        relearns = relogins = expiries = attempt = throttled = 0
         while True:
             if self.ready is not None:
                 await self.ready()  # a re-login or re-learn in progress must finish first
@@ -223,8 +227,10 @@ class RpcCaller:
                             extra={"service": request.service, "method": request.method})
                 await self.relearn()
             except SessionError:
-                relogins += 1
-                if relogins > self.policy.relogins or self.relogin is None:
+                expiries += 1
+                relogins += self.answered == self._answered_at_login  # none since the last one
+                if self.relogin is None or relogins > self.policy.relogins \
+                        or expiries > 4 * self.policy.relogins:
                     raise
                 await self._relogin_once(logins, request)
             except (TransportError, ServerError) as exc:
@@ -257,6 +263,7 @@ class RpcCaller:
                         extra={"service": request.service, "method": request.method})
             await self.relogin()
             self.logins += 1
+            self._answered_at_login = self.answered
 
     async def mutate(self, build: Builder, *, applied: Check, returns: str | None = None,
                      unknown: VatsError | None = None,
@@ -366,7 +373,9 @@ class RpcCaller:
                 self.limit.overloaded()
             elif status == 200:
                 self.limit.succeeded()
-            return self._interpret(answer, short, request.method, returns)
+            response = self._interpret(answer, short, request.method, returns)
+            self.answered += 1  # a GWT answer: the session held for this call
+            return response
         except TransportError:
             status = "no-answer"
             raise

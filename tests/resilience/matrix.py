@@ -132,7 +132,9 @@ def start_knobs(row: str) -> dict[str, Any]:
     """What the sandbox is set to before the login (the rows whose meaning is 'from the start')."""
     if is_bad_day(row):
         return {**BAD_DAY, "fault_seed": int(row.rsplit("-", 1)[1])}
-    return {"code": {"require_code": True}, "ui-b": {"ui_variant": "b"}}.get(row, {})
+    knobs: dict[str, dict[str, Any]] = {"code": {"require_code": True},
+                                        "ui-b": {"ui_variant": "b"}}
+    return knobs.get(row, {})
 
 
 def settings_overrides(row: str) -> dict[str, Any]:
@@ -193,7 +195,7 @@ def check_fault_bit(handle: SandboxHandle, row: str, job: str, tail: LogTail) ->
     elif row == "ui-b":
         assert handle.state()["ui_variant"] == "b"
     elif is_bad_day(row):  # every fault of the day happened, none was spared
-        hits = Counter()
+        hits: Counter[str] = Counter()
         for fault in handle_control_state(handle)["faults"]:
             hits[fault["kind"]] += fault["hits"]
         assert hits["http500"] and hits["reset"], hits  # rarer ones may miss a short run

@@ -2,7 +2,6 @@
 
 import pytest
 
-from fixtures.recorded.captures import GET_FORM, fill
 from scraper.browser.learned import Learned
 from scraper.browser.rpc import CallPolicy, RpcCaller
 from scraper.browser.transport import MockTransport, RawAnswer
@@ -16,6 +15,7 @@ from scraper.errors import (
 )
 from scraper.gwt import build_response, incompatible, parse_request
 from scraper.profile import MTS
+from vats_fixtures.recorded.captures import GET_FORM, fill
 
 REG = MTS.registry()
 BASE = "https://vpbx.mts.ru/vpbxGwt/"
@@ -585,3 +585,32 @@ async def test_a_forgotten_build_is_learned_before_the_next_call_is_built():
 
     with pytest.raises(FlowError, match="could not be learned again"):
         await rpc.call(build, read_only=True)
+
+
+async def test_a_login_that_does_not_hold_is_given_up_but_new_expiries_are_not():
+    """Re-logins that no answer follows count against the call; an expiry after answers is a
+    new one (short-lived sessions on a slow day) and gets its re-login."""
+    login_page = answer("<form>", url="https://vpbx.mts.ru/login/")
+    relogins = []
+
+    async def relogin():
+        relogins.append(True)
+
+    rpc, _ = caller(lambda *a: login_page, relogin=relogin)
+    with pytest.raises(SessionError):
+        await rpc.call(build, read_only=True)
+    assert len(relogins) == rpc.policy.relogins  # the login never held: give up
+
+    relogins.clear()
+    answers = iter([login_page] * 5 + ["ok"])
+
+    def expiring(url, body, headers):
+        item = next(answers)
+        if item == "ok":
+            return answer(OK)
+        rpc.answered += 1  # other calls were answered by the last session before it ended
+        return item
+
+    rpc, transport = caller(expiring, relogin=relogin)
+    assert (await rpc.call(build, read_only=True)).kind == "ok"  # 5 expiries > relogins (3)
+    assert len(relogins) == 5 and len(transport.calls) == 6
