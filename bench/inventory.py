@@ -56,8 +56,6 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fixtures.recorded import captures  # noqa: E402 - after the path is set
-from fixtures.sandbox.process import PREEXEC, start_sandbox_process, stop_sandbox_process  # noqa: E402
 from flows.abonents import PAGE_SIZE, list_abonents, rows_of  # noqa: E402
 from flows.client import Vats  # noqa: E402
 from flows.trunks import trunk_from_form  # noqa: E402
@@ -72,6 +70,8 @@ from scraper.gwt import (  # noqa: E402
 from scraper.models import AbonentRow, Trunk  # noqa: E402
 from scraper.profile import MTS  # noqa: E402
 from scraper.settings import AccountSettings  # noqa: E402
+from vats_fixtures.recorded import captures  # noqa: E402 - after the path is set
+from vats_fixtures.sandbox.process import PREEXEC, start_sandbox_process, stop_sandbox_process  # noqa: E402
 
 LOGIN = "+7-9000000000"
 PASSWORD = "sandbox"  # the sandbox account's password (not a secret)
@@ -414,6 +414,15 @@ def machine(chromium: str) -> str:
             f"Playwright {importlib.metadata.version('playwright')}; {platform.platform()}")
 
 
+def shown_command() -> str:
+    """This run's command line, paths inside the repository shown relative to it: the table is
+    kept in docs/benchmarks.md, where an absolute path would name one machine's checkout."""
+    def shown(arg: str) -> str:
+        path = Path(arg)
+        return str(path.relative_to(REPO)) if path.is_absolute() and path.is_relative_to(REPO) else arg
+    return shlex.join(shown(arg) for arg in sys.orig_argv)
+
+
 def report(columns: list[Column], args: argparse.Namespace, load: tuple[float, float]) -> None:
     latency = float(args.latency_ms) / 1000
     first = columns[0]
@@ -496,7 +505,7 @@ def report(columns: list[Column], args: argparse.Namespace, load: tuple[float, f
     relogins = sum(r.logged_in for c in columns for r in c.warm)
 
     print(TABLE_TITLE)
-    print(f"command: {shlex.join(sys.orig_argv)}")
+    print(f"command: {shown_command()}")
     print(f"machine: {machine(chromium)}")
     print(f"load average (1 min): {load[0]:.2f} at start, {load[1]:.2f} at end")
     print(f"sandbox: {first.sequential.abonents} abonents ({pages} list pages of {PAGE_SIZE}), "

@@ -106,7 +106,7 @@ def main() -> None:
                         help="the sandbox's log level (info logs each call)")
     args = parser.parse_args()
     process = subprocess.Popen(
-        [sys.executable, "-m", "fixtures.sandbox", "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "vats_fixtures.sandbox", "--host", "127.0.0.1", "--port", "0",
          "--abonents", "2000", "--log-level", args.log_level], cwd=REPO, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)
     try:

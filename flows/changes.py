@@ -1,4 +1,7 @@
-"""Changes: switch trunk devices on/off, create (restore) and remove SIP devices — safely.
+"""Changes: switch trunk devices on/off, create and remove SIP devices — safely.
+
+A created device gets a NEW SIP login and password from the cabinet (a removed one's are gone
+for good): the plan warns about it (``PlanItem.warning``), the result shows the new login.
 
 Plan first (state read fresh), then apply with bounded concurrency, read every changed item
 back, and audit it. Never duplicate, never guess: a mutation whose answer was lost is re-read
@@ -48,13 +51,18 @@ Action = Literal["enable", "disable", "add-device", "remove-device"]
 ACTIONS: tuple[Action, ...] = ("enable", "disable", "add-device", "remove-device")
 SWITCH_SERVICE = "ru.cti.vpbx.shared.services.AbonentDeviceFormGwtService"  # [R]
 FORM_CLASS, RECORD_CLASS, RECORD_BASE = DEVICE_FORM_CLASS, DEVICE_RECORD, RECORD
-# the captured "add SIP device" request's constants (captures.md §3)
+# the captured "add SIP device" request's constants (fixtures/recorded/captures.py)
 DEVICE_NAME, DEVICE_TYPE = "SIP-phone", "Generic SIP Phone"
 
 
 @dataclass
 class PlanItem:
-    """One requested number: what it is now, and what will be done."""
+    """One requested number: what it is now, and what will be done.
+
+    ``warning``: what applying it does besides reaching its target that a user would not
+    expect (new SIP credentials, a trunk marked for deletion) — said before it is applied.
+    ``blocked`` / ``marked_for_deletion``: the abonent's flags (``None`` for an unknown number).
+    """
 
     number: str
     action: Action
@@ -62,11 +70,17 @@ class PlanItem:
     reason: str
     abonent_id: int | None = None
     before: Trunk | None = None
+    warning: str = ""
+    blocked: bool | None = None
+    marked_for_deletion: bool | None = None
 
     @property
     def target(self) -> str:
         return {"enable": "device on", "disable": "device off", "add-device": "device exists",
                 "remove-device": "no device"}[self.action]
+
+
+PLAN_STATUSES = ("apply", "skip", "unknown", "not-a-trunk")
 
 
 @dataclass
@@ -75,6 +89,14 @@ class ItemResult:
     result: Literal["done", "skipped", "failed"]
     detail: str
     after: Trunk | None = None
+
+    @property
+    def issued_login(self) -> str | None:
+        """The SIP login a done ``add-device`` issued (a new one, never the trunk's old login);
+        its password is ``after.sip_password`` (a ``SecretStr``)."""
+        if self.item.action != "add-device" or self.result != "done" or self.after is None:
+            return None
+        return self.after.sip_login
 
 
 @dataclass
@@ -87,10 +109,23 @@ class ChangeReport:
     def failed(self) -> list[ItemResult]:
         return [r for r in self.results if r.result == "failed"]
 
+    @property
+    def unmatched(self) -> list[PlanItem]:
+        """Named numbers that are no trunk of the account (``unknown``, ``not-a-trunk``)."""
+        return [i for i in self.plan if i.status in ("unknown", "not-a-trunk")]
+
     def counts(self) -> dict[str, int]:
+        """What was done: ``done`` / ``skipped`` / ``failed`` (all 0 when nothing was applied)."""
         counts = {"done": 0, "skipped": 0, "failed": 0}
         for result in self.results:
             counts[result.result] += 1
+        return counts
+
+    def plan_counts(self) -> dict[str, int]:
+        """What the plan says: to ``apply``, to ``skip``, ``unknown``, ``not-a-trunk``."""
+        counts = dict.fromkeys(PLAN_STATUSES, 0)
+        for item in self.plan:
+            counts[item.status] += 1
         return counts
 
 
@@ -109,9 +144,33 @@ def decide(trunk: Trunk, action: Action) -> tuple[Literal["apply", "skip"], str]
         return "skip", {"enable": "already on", "disable": "already off",
                         "add-device": "already has a device",
                         "remove-device": "has no device"}[action]
-    if action in ("enable", "disable") and not trunk.has_device:
+    if action == "disable" and not trunk.has_device:
+        return "skip", "no SIP device: nothing to switch off"
+    if action == "enable" and not trunk.has_device:
         return "skip", "no SIP device (run add-device first)"
     return "apply", f"{trunk.state} → {action}"
+
+
+#: said in the plan of every add-device item: a device removed and created again does not get
+#: its old credentials back, so whatever used them must be given the new ones
+NEW_CREDENTIALS = "a new SIP login and password will be issued (the old ones do not come back)"
+
+
+def warn(trunk: Trunk, action: Action) -> str:
+    """What applying ``action`` to ``trunk`` does that its target does not say."""
+    notes = []
+    if action == "add-device":
+        notes.append(NEW_CREDENTIALS)
+    elif action == "remove-device" and trunk.has_device:
+        notes.append(f"SIP login {trunk.sip_login or '?'} and its password are deleted for "
+                     "good: add-device later issues a new SIP login and password")
+    if trunk.marked_for_deletion:
+        notes.append("marked for deletion")
+    return "; ".join(notes)
+
+
+#: an inactive trunk ``--all-inactive`` would change, but which is marked for deletion
+LEFT_OUT = "marked for deletion: left out (--include-marked takes it in)"
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -124,18 +183,28 @@ async def read_trunk(session: BrowserSession, row: AbonentRow) -> Trunk | None:
 
 
 async def make_plan(session: BrowserSession, action: Action, numbers: Iterable[str] = (), *,
-                    all_inactive: bool = False) -> list[PlanItem]:
-    """The plan for ``numbers`` (or every inactive trunk), from state read fresh now."""
+                    all_inactive: bool = False, include_marked: bool = False) -> list[PlanItem]:
+    """The plan for ``numbers`` (or every inactive trunk), from state read fresh now.
+
+    ``all_inactive``: every inactive trunk instead of named numbers (enable and add-device
+    only; naming numbers as well is a ``UsageError``, not a silent narrowing), listed when there
+    is something to do. Those marked for deletion are left out unless ``include_marked``:
+    listed as skipped, saying so.
+    """
     if action not in ACTIONS:
         raise UsageError(f"unknown action {action!r}")
+    named = list(numbers)
     if all_inactive and action not in ("enable", "add-device"):
         raise UsageError("--all-inactive only goes with enable and add-device")
+    if all_inactive and named:
+        raise UsageError("--all-inactive takes no numbers: name the numbers or use "
+                         "--all-inactive, not both")
     rows = await list_abonents(session)
     by_phone = {row.phone: row for row in rows if row.phone}
     if all_inactive:
         wanted = [row.phone for row in rows if row.is_trunk and not row.active and row.phone]
     else:
-        wanted = list(dict.fromkeys(normalize_phone(n) for n in numbers))
+        wanted = list(dict.fromkeys(normalize_phone(n) for n in named))
     if not wanted:
         return []
     await ensure_device_form(session)
@@ -144,21 +213,26 @@ async def make_plan(session: BrowserSession, action: Action, numbers: Iterable[s
         row = by_phone.get(number)
         if row is None:
             return PlanItem(number, action, "unknown", "no abonent with this number")
+        blocked, marked = row.blocked, row.marked_for_deletion
         if not row.is_trunk:
             return PlanItem(number, action, "not-a-trunk", "an ordinary abonent, not a SIM trunk",
-                            row.abonent_id)
+                            row.abonent_id, blocked=blocked, marked_for_deletion=marked)
         trunk = await read_trunk(session, row)
         if trunk is None:
             return PlanItem(number, action, "not-a-trunk", "no mobsip_ identify line",
-                            row.abonent_id)
+                            row.abonent_id, blocked=blocked, marked_for_deletion=marked)
         status, reason = decide(trunk, action)
-        return PlanItem(number, action, status, reason, row.abonent_id, trunk)
+        if status == "apply" and all_inactive and marked and not include_marked:
+            status, reason = "skip", LEFT_OUT
+        return PlanItem(number, action, status, reason, row.abonent_id, trunk,
+                        warning=warn(trunk, action) if status == "apply" else "",
+                        blocked=blocked, marked_for_deletion=marked)
 
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(one(n)) for n in wanted]
     plan = [task.result() for task in tasks]
-    if all_inactive:  # only what there is to do: the rest is not interesting here
-        plan = [item for item in plan if item.status == "apply"]
+    if all_inactive:  # what there is to do, and what was left out of it: the rest is no news
+        plan = [item for item in plan if item.status == "apply" or item.reason == LEFT_OUT]
     return plan
 
 

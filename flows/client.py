@@ -7,9 +7,10 @@ a multi-account runner will hand to a worker. ``VatsSync`` is the thin facade fo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from flows import changes
 from flows import trunks as trunks_flow
@@ -23,6 +24,8 @@ from scraper.models import AbonentRow, Filters
 from scraper.settings import DEFAULT_ADDRESS, AccountSettings
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 
 class Vats:
@@ -79,12 +82,20 @@ class Vats:
 
     @property
     def audit(self) -> AuditLog:
+        """The local audit log of applied changes (``settings.audit_db``)."""
         return AuditLog(self.settings.audit_db)
 
     async def plan(self, action: changes.Action, numbers: Iterable[str] = (), *,
-                   all_inactive: bool = False) -> list[changes.PlanItem]:
-        """What ``action`` would do for each number, from state read fresh (changes nothing)."""
-        return await changes.make_plan(self.session, action, numbers, all_inactive=all_inactive)
+                   all_inactive: bool = False, include_marked: bool = False
+                   ) -> list[changes.PlanItem]:
+        """What ``action`` would do for each number, from state read fresh (changes nothing).
+
+        ``all_inactive``: every inactive trunk instead of numbers (enable and add-device only),
+        leaving those marked for deletion out unless ``include_marked``. Each item's
+        ``warning`` says what the change does besides its target (add-device: new SIP
+        credentials)."""
+        return await changes.make_plan(self.session, action, numbers, all_inactive=all_inactive,
+                                       include_marked=include_marked)
 
     async def apply(self, action: changes.Action, plan: list[changes.PlanItem], *,
                     progress: Callable[[int, int], None] | None = None) -> changes.ChangeReport:
@@ -93,34 +104,69 @@ class Vats:
                                         progress=progress)
 
     async def change(self, action: changes.Action, numbers: Iterable[str] = (), *,
-                     all_inactive: bool = False, dry_run: bool = False) -> changes.ChangeReport:
-        plan = await self.plan(action, numbers, all_inactive=all_inactive)
+                     all_inactive: bool = False, include_marked: bool = False,
+                     dry_run: bool = False) -> changes.ChangeReport:
+        """Plan and apply in one step (``dry_run``: the plan only, in a report without
+        results: ``report.plan_counts()`` says what would be done)."""
+        plan = await self.plan(action, numbers, all_inactive=all_inactive,
+                               include_marked=include_marked)
         if dry_run:
             return changes.ChangeReport(action, plan)
         return await self.apply(action, plan)
 
-    async def enable(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
-        return await self.change("enable", numbers, **kw)
+    async def enable(self, numbers: Iterable[str] = (), *, all_inactive: bool = False,
+                     include_marked: bool = False, dry_run: bool = False) -> changes.ChangeReport:
+        """Switch the trunks' SIP devices on (``change("enable", ...)``)."""
+        return await self.change("enable", numbers, all_inactive=all_inactive,
+                                 include_marked=include_marked, dry_run=dry_run)
 
-    async def disable(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
-        return await self.change("disable", numbers, **kw)
+    async def disable(self, numbers: Iterable[str] = (), *,
+                      dry_run: bool = False) -> changes.ChangeReport:
+        """Switch the trunks' SIP devices off (``change("disable", ...)``)."""
+        return await self.change("disable", numbers, dry_run=dry_run)
 
-    async def add_device(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
-        return await self.change("add-device", numbers, **kw)
+    async def add_device(self, numbers: Iterable[str] = (), *, all_inactive: bool = False,
+                         include_marked: bool = False,
+                         dry_run: bool = False) -> changes.ChangeReport:
+        """Create the trunks' SIP devices (``change("add-device", ...)``): each gets a NEW SIP
+        login and password (``ItemResult.issued_login``, ``after.sip_password``)."""
+        return await self.change("add-device", numbers, all_inactive=all_inactive,
+                                 include_marked=include_marked, dry_run=dry_run)
 
-    async def remove_device(self, numbers: Iterable[str] = (), **kw: Any) -> changes.ChangeReport:
-        return await self.change("remove-device", numbers, **kw)
+    async def remove_device(self, numbers: Iterable[str] = (), *,
+                            dry_run: bool = False) -> changes.ChangeReport:
+        """Remove the trunks' SIP devices (``change("remove-device", ...)``): their SIP
+        credentials are gone for good; add-device issues new ones."""
+        return await self.change("remove-device", numbers, dry_run=dry_run)
+
+
+def _sync(method: Callable[Concatenate[Vats, P], Coroutine[Any, Any, R]]
+          ) -> Callable[Concatenate[VatsSync, P], R]:
+    """``Vats.<method>`` for ``VatsSync``: the same signature and doc, run on the facade's loop
+    (one loop for the whole ``with`` block: the browser lives on it)."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: VatsSync, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = self._run(getattr(self.vats, name)(*args, **kwargs))
+        return result
+
+    return wrapper  # its signature is the method's (``inspect`` follows ``__wrapped__``)
 
 
 class VatsSync:
-    """The same API for scripts without asyncio: ``with VatsSync(...) as vats: vats.trunks()``."""
+    """The same API for scripts without asyncio: ``with VatsSync(...) as vats: vats.trunks()``.
+
+    Every public method of ``Vats`` is here, with the same signature, made with ``_sync`` (a
+    test compares the two classes); ``aclose`` is ``close``.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._runner = asyncio.Runner()
         self._args, self._kwargs = args, kwargs
         self._vats: Vats | None = None
 
-    def _run(self, coro: Any) -> Any:
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._runner.run(coro)
 
     def __enter__(self) -> VatsSync:
@@ -138,28 +184,35 @@ class VatsSync:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self.close(failed=exc is not None)
+
+    def close(self, *, failed: bool = False) -> None:
+        """Close the session and the browser (``Vats.aclose``), then the facade's loop."""
         try:
             if self._vats is not None:
-                self._run(self._vats.aclose(failed=exc is not None))
+                self._run(self._vats.aclose(failed=failed))
+                self._vats = None
         finally:
             self._runner.close()
 
     @property
     def vats(self) -> Vats:
+        """The ``Vats`` underneath (its coroutines run on this facade's loop only)."""
         if self._vats is None:
             raise RuntimeError("use 'with VatsSync(...) as vats'")
         return self._vats
 
-    def abonents(self, filters: Filters | None = None) -> list[AbonentRow]:
-        result: list[AbonentRow] = self._run(self.vats.abonents(filters))
-        return result
+    @property
+    def audit(self) -> AuditLog:
+        """The local audit log of applied changes (``settings.audit_db``)."""
+        return self.vats.audit
 
-    def trunks(self, filters: Filters | None = None, *, numbers: Iterable[str] | None = None
-               ) -> trunks_flow.Inventory:
-        result: trunks_flow.Inventory = self._run(self.vats.trunks(filters, numbers=numbers))
-        return result
-
-    def change(self, action: changes.Action, numbers: Iterable[str] = (), **kw: Any
-               ) -> changes.ChangeReport:
-        result: changes.ChangeReport = self._run(self.vats.change(action, numbers, **kw))
-        return result
+    abonents = _sync(Vats.abonents)
+    trunks = _sync(Vats.trunks)
+    plan = _sync(Vats.plan)
+    apply = _sync(Vats.apply)
+    change = _sync(Vats.change)
+    enable = _sync(Vats.enable)
+    disable = _sync(Vats.disable)
+    add_device = _sync(Vats.add_device)
+    remove_device = _sync(Vats.remove_device)

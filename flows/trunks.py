@@ -106,19 +106,25 @@ async def read_form(session: BrowserSession, abonent_id: int) -> Instance:
     return response.value
 
 
-_DIGITS = re.compile(r"\D+")
+#: how people write a Russian number: an optional ``+7``, ``8`` or ``7``, ten digits, and
+#: spaces, brackets, dashes or dots between them — nothing else (no letters, no ``tel:``)
+_PHONE = re.compile(r"(?:\+\s*7|[78])?[\s().\-]*(?:\d[\s().\-]*){10}")
+_NOT_DIGITS = re.compile(r"\D+")
+PHONE_EXAMPLES = "+7 999 123-45-67, 8 (999) 123 45 67, 79991234567 or 9991234567"
 
 
 def normalize_phone(text: str) -> str:
-    """``+7 (999) 000-00-00``, ``89990000000``, ``9990000000`` → ``79990000000``."""
-    digits = _DIGITS.sub("", text)
-    if len(digits) == 10:
-        digits = "7" + digits
-    elif len(digits) == 11 and digits[0] in "78":
-        digits = "7" + digits[1:]
-    else:
-        raise UsageError(f"not a Russian phone number: {text!r} (want 7 + 10 digits)")
-    return digits
+    """``+7 (999) 000-00-00``, ``89990000000``, ``9990000000`` → ``79990000000``.
+
+    Taken as written or refused: a letter, a ``tel:`` prefix or a digit too many is a
+    ``UsageError`` naming the input, never silently dropped (``7924653652x`` used to become
+    ``77924653652``).
+    """
+    spelled = text.strip()
+    if not _PHONE.fullmatch(spelled) or spelled.count("(") != spelled.count(")"):
+        raise UsageError(f"not a Russian phone number: {text!r} (write it as {PHONE_EXAMPLES})")
+    digits = _NOT_DIGITS.sub("", spelled)
+    return "7" + digits[-10:]
 
 
 @dataclass

@@ -74,7 +74,8 @@ class CabinetProfile:
     #: how a service interface's servlet is named when traffic has not shown it yet: its simple
     #: name, or for each (suffix, replacement) that name minus the suffix plus the replacement
     servlet_renames: tuple[tuple[str, str], ...]
-    #: our schema of the application's classes: (package, file) of a json-form.md schema
+    #: our schema of the application's classes: (package, file) of a schema file
+    #: (docs/schema-format.md)
     schema_resource: tuple[str, str]
     #: the fields each flow reads or writes, by our class name (see ``NEEDS``)
     needs: Mapping[str, frozenset[str]]

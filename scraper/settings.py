@@ -14,20 +14,58 @@ login flow. Empty variables count as unset (``VATS_STATE_DIR=`` is no directory)
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ADDRESS = "https://vpbx.mts.ru"
+ADDRESS_FORM = "http(s)://host[:port], e.g. https://vpbx.mts.ru or http://127.0.0.1:8480"
+_NETLOC = re.compile(r"(?P<host>(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9]"
+                     r"(?:[A-Za-z0-9-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?")
+
+
+def check_address(value: str) -> str:
+    """The cabinet's base URL as given, checked: scheme http or https, a host, maybe a port,
+    and nothing else (a trailing ``/`` is dropped). Refused at once, before a browser starts:
+    no scheme (``127.0.0.1:8480`` used to become https silently), another scheme, spaces, a
+    path, a query, credentials — each used to fail late or wait for a page that never came.
+    """
+    def refuse(why: str, *, shown: bool = True) -> ValueError:
+        said = f"{value!r} {why}" if shown else f"it {why}"  # pydantic names the field
+        return ValueError(f"{said}; write {ADDRESS_FORM}")
+
+    text = value.strip()
+    if not text:
+        raise refuse("is empty")
+    if any(c.isspace() for c in text):
+        raise refuse("has a space in it")
+    if "://" not in text:
+        raise refuse("has no scheme")
+    scheme, rest = text.split("://", 1)
+    if scheme.lower() not in ("http", "https"):
+        raise refuse(f"has the scheme {scheme!r}, not http or https")
+    if "@" in rest.split("/", 1)[0]:
+        raise refuse("has a user name (and maybe a password) in it", shown=False)
+    parts = urlsplit(f"{scheme.lower()}://{rest}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in rest or "#" in rest:
+        raise refuse("has something after the host and port (a path, a query)")
+    where = _NETLOC.fullmatch(parts.netloc)
+    if where is None or (where["port"] is not None and not 0 < int(where["port"]) < 65536):
+        raise refuse("has no valid host[:port]")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class AccountSettings(BaseSettings):
     """Settings of one account's session (``VATS_<FIELD>`` in the environment)."""
 
+    # hide_input_in_errors: an error repeats no input (a password, an address with one in it)
     model_config = SettingsConfigDict(env_prefix="VATS_", env_ignore_empty=True, frozen=True,
-                                      extra="forbid")
+                                      extra="forbid", hide_input_in_errors=True)
 
     address: str = Field(DEFAULT_ADDRESS, description="Base URL of the cabinet (no path).")
     login: str | None = Field(None, description="Account login, e.g. +7-9XXXXXXXXX.")
@@ -55,15 +93,12 @@ class AccountSettings(BaseSettings):
                           "sandbox's --tls one); HTTPS errors are never ignored.")
     schema_files: list[Path] = Field(
         default_factory=list,
-        description="Schema files (json-form.md format) naming slots of the live layouts.")
+        description="Schema files (docs/schema-format.md) naming slots of the live layouts.")
 
     @field_validator("address")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            value = "https://" + value
-        return value
+    def _address(cls, value: str) -> str:
+        return check_address(value)
 
     @field_validator("state_dir", "audit_db")
     @classmethod
@@ -95,6 +130,26 @@ class ProcessSettings(BaseSettings):
     vats_chromium: Path | None = Field(
         default=None, description="The Chromium binary when no account setting names one "
                           "(env VATS_CHROMIUM; for a bare BrowserHost()).")
+    display: str | None = Field(default=None, description="X11 display (env DISPLAY).")
+    wayland_display: str | None = Field(default=None,
+                                        description="Wayland display (env WAYLAND_DISPLAY).")
+    columns: int | None = Field(
+        default=None, description="The terminal's width as the user set it (env COLUMNS): "
+                                  "tables fit it even when written to a pipe.")
+    vats_sandbox_password: SecretStr | None = Field(
+        default=None, description="The sandbox account's password (env VATS_SANDBOX_PASSWORD; "
+                                  "default sandbox), kept off the command line.")
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns(cls, value: object) -> object:
+        return value if not isinstance(value, str) or value.strip().isdigit() else None
+
+    @property
+    def has_display(self) -> bool:
+        """Whether a window can be shown: always off Linux, else with DISPLAY or
+        WAYLAND_DISPLAY set (a headed Chromium needs one of them)."""
+        return not sys.platform.startswith("linux") or bool(self.display or self.wayland_display)
 
     @property
     def playwright_root(self) -> Path:

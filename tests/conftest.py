@@ -1,90 +1,59 @@
 """Shared fixtures: the sandbox cabinet, started once per test session as a real server.
 
-It runs as a subprocess (``python -m fixtures.sandbox --port 0``), exactly as a user starts it,
-and the tests talk to it over HTTP on 127.0.0.1. ``sandbox`` resets it to the seed before each
-test that uses it, so tests never see each other's changes. ``Cabinet`` is a small aiohttp
-client with a cookie jar: log in, call RPC with the captured payloads, read the test-only state.
+It is the ``vats_sandbox`` fixture of vats' own pytest plugin (vats_fixtures/pytest_plugin.py,
+the one integrators use): a subprocess (``python -m vats_fixtures.sandbox --port 0``), exactly
+as a user starts it, and the tests talk to it over HTTP on 127.0.0.1. ``sandbox`` resets it to
+the seed before each test that uses it, so tests never see each other's changes. ``Cabinet`` is
+a small aiohttp client with a cookie jar: log in, call RPC with the captured payloads, read the
+test-only state.
+
+The browser tests run in pytest-playwright's fixtures (``page``, ``context``, ``browser``; the
+package pytest-playwright-asyncio), on the Chromium vats itself finds, so Playwright's own flags
+work: ``--headed``, ``--slowmo MS``, ``--browser-channel``, ``--tracing retain-on-failure``,
+``--screenshot only-on-failure``, ``--video`` (artifacts in ``test-results/``). ``vats_host`` is
+a ``BrowserHost`` on that browser for the tests of vats sessions. Tests that use them run in the
+session's event loop, the loop of those fixtures (``pytest_collection_modifyitems`` marks them).
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
-from fixtures.recorded import captures
-from fixtures.sandbox.process import start_sandbox_process, stop_sandbox_process
 from scraper.gwt import encode_long
+from vats_fixtures.pytest_plugin import VatsSandbox, sandbox_handle
+from vats_fixtures.recorded import captures
+from vats_fixtures.sandbox.process import start_sandbox_process, stop_sandbox_process
 
-__all__ = ["start_sandbox_process", "stop_sandbox_process"]
+__all__ = ["sandbox_handle", "start_sandbox_process", "stop_sandbox_process"]
+
+pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT_LOGIN = "+7-9000000000"
 ACCOUNT_PASSWORD = "sandbox"
 GWT_CONTENT_TYPE = "text/x-gwt-rpc; charset=UTF-8"
 
-
-@dataclass(frozen=True)
-class SandboxHandle:
-    """A running sandbox: its base URL (no trailing slash) and its log file."""
-
-    url: str
-    log_path: Path
-
-    @property
-    def module_base(self) -> str:
-        return f"{self.url}/vpbxGwt/"
-
-    def control(self, **knobs: Any) -> dict[str, Any]:
-        """POST the test-only control endpoint (synchronously)."""
-        request = urllib.request.Request(
-            f"{self.url}/__sandbox__/control", data=json.dumps(knobs).encode(),
-            headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            result: dict[str, Any] = json.loads(answer.read())
-        return result
-
-    def state(self) -> dict[str, Any]:
-        """GET the test-only state (synchronously)."""
-        with urllib.request.urlopen(f"{self.url}/__sandbox__/state", timeout=10) as answer:
-            state: dict[str, Any] = json.loads(answer.read())
-        return state
-
-    def audit(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.url}/__sandbox__/audit", timeout=10) as answer:
-            audit: list[dict[str, Any]] = json.loads(answer.read())
-        return audit
-
-
-@contextmanager
-def sandbox_handle(*args: str) -> Iterator[SandboxHandle]:
-    """A sandbox subprocess (``python -m fixtures.sandbox ARGS``) for a ``with`` block."""
-    process, (url,), log_path = start_sandbox_process(*args)
-    try:
-        yield SandboxHandle(url, log_path)
-    finally:
-        stop_sandbox_process(process)
-        log_path.unlink(missing_ok=True)
+#: a running sandbox (vats_fixtures.pytest_plugin.VatsSandbox, under the tests' old name)
+SandboxHandle = VatsSandbox
 
 
 @pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxHandle]:
-    """The sandbox cabinet, one per test session."""
-    with sandbox_handle() as handle:
-        yield handle
+def sandbox_server(vats_sandbox_server: VatsSandbox) -> VatsSandbox:
+    """The sandbox cabinet, one per test session (the plugin's)."""
+    return vats_sandbox_server
 
 
 @pytest.fixture
-def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
+def sandbox(sandbox_server: VatsSandbox) -> VatsSandbox:
     """The sandbox, reset to its seed (data, build, knobs, sessions, audit)."""
-    sandbox_server.control(reset=True)
+    sandbox_server.reset()
     return sandbox_server
 
 
@@ -132,7 +101,7 @@ def glong(value: int) -> str:
     return encode_long(value)
 
 
-# --- the captured payloads of captures.md §3 (older build) with the module base as a placeholder --
+# --- the captured payloads of the older build with the module base as a placeholder ---------------
 # (fixtures/recorded/captures.py holds them verbatim; only the module base differs here)
 LIST = captures.LIST.replace(captures.MODULE_BASE, "{moduleBase}")
 GET_FORM = captures.GET_FORM.replace(captures.MODULE_BASE, "{moduleBase}")
@@ -140,7 +109,7 @@ CREATE_DEVICE = captures.CREATE_DEVICE.replace(captures.MODULE_BASE, "{moduleBas
 REMOVE_DEVICE = captures.REMOVE_DEVICE.replace(captures.MODULE_BASE, "{moduleBase}")
 # docs/reconstruction.md: built to end exactly as the captured toggle tail
 TOGGLE = ("7|0|6|{moduleBase}|{strongName}|ru.cti.vpbx.shared.services.AbonentDeviceFormGwtService|setDeviceEnabled|java.lang.Long/4227064769|java.lang.Boolean/476441737|1|2|3|4|2|5|6|5|{deviceId}|6|{on}|")  # noqa: E501 - verbatim
-# the newer build's othercrm calls (captures.md §2)
+# the newer build's othercrm calls (fixtures/recorded/captures.py)
 OTHERCRM_GET = ("7|0|6|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|getForm|java.lang.Long/4227064769|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/1933436215|1|2|3|4|2|5|6|5|{enterpriseId}|6|50|")  # noqa: E501 - verbatim
 OTHERCRM_UPDATE = ("7|0|12|{moduleBase}|{dispatcherStrongName}|ru.cti.vpbx.shared.services.DispatcherService|updateForm|ru.cti.vpbx.shared.models.codebase.RecordGWTModel/4241958543|ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER/1933436215|ru.cti.vpbx.shared.models.form.apicrm.OtherCrmFormGWTModel/1636192704|{apiKeyUuid}|ru.cti.vpbx.shared.models.codebase.id.BlockIdGWTModel/1203261855|java.lang.Long/4227064769|https://example.invalid/webhook||1|2|3|4|2|5|6|7|8|9|0|0|10|{enterpriseId}|11|12|1|10|{formId}|6|50|")
 
@@ -169,27 +138,55 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@asynccontextmanager
-async def browser_host() -> AsyncIterator[Any]:
-    """A started ``BrowserHost`` (headless); the test is skipped when no Chromium can start."""
+# --- Chromium through pytest-playwright (its asyncio flavour, pytest-playwright-asyncio) -----------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's launch options (``--headed``, ``--slowmo``, ``--browser-channel``)
+    on the Chromium vats finds for itself (``VATS_CHROMIUM``, Playwright's own, Debian's), with
+    vats' flags (``--no-sandbox`` as root, no background networking): ``playwright install``
+    cannot download a browser here."""
+    from scraper.browser.chromium import launch_options
+
+    theirs = dict(browser_type_launch_args)
+    ours = launch_options(headless=theirs.get("headless", True))
+    if theirs.get("channel"):
+        ours.pop("executable_path", None)  # a channel names its own browser
+    return {**ours, **theirs, "args": [*ours["args"], *theirs.get("args", [])]}
+
+
+#: fixtures that live in the session's event loop (pytest-playwright's, and ours on them)
+SESSION_LOOP_FIXTURES = frozenset({"playwright", "browser", "launch_browser", "new_context",
+                                   "context", "page", "vats_host"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """An async test that uses those fixtures runs in the session's loop, where they live
+    (in a loop of its own, Playwright's objects would belong to another loop)."""
+    for item in items:
+        marker = item.get_closest_marker("asyncio")
+        if marker is None or not SESSION_LOOP_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+        if scope not in (None, "session"):
+            raise pytest.UsageError(f"{item.nodeid}: pytest-playwright's fixtures need "
+                                    f"loop_scope='session', not {scope!r}")
+        item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def vats_host(browser: Any, new_context: Any) -> AsyncIterator[Any]:
+    """A ``BrowserHost`` on pytest-playwright's browser: its contexts come from
+    pytest-playwright's ``new_context``, so ``--tracing``/``--screenshot``/``--video`` record
+    vats sessions as well; closed (its contexts only) after the test."""
     from scraper.browser.host import BrowserHost
 
-    host = BrowserHost()
-    try:
-        await host.start()
-    except Exception as exc:  # noqa: BLE001 - any launch failure means "no browser here"
-        pytest.skip(f"no usable Chromium: {exc}")
+    host = BrowserHost.around(browser, new_context=new_context)
     try:
         yield host
     finally:
         await host.close()
-
-
-@asynccontextmanager
-async def headless_browser() -> AsyncIterator[Any]:
-    """A fresh headless Chromium, started and stopped as the library does (``BrowserHost``)."""
-    async with browser_host() as host:
-        yield host.browser
 
 
 @asynccontextmanager
@@ -207,10 +204,5 @@ async def serve(app: Any) -> AsyncIterator[str]:
 
 
 def account_settings(handle: SandboxHandle, **overrides: Any) -> Any:
-    from scraper.settings import AccountSettings
-
-    values: dict[str, Any] = {"address": handle.url, "login": ACCOUNT_LOGIN,
-                              "password": ACCOUNT_PASSWORD, "timeout_s": 15,
-                              "login_timeout_s": 20}
-    values.update(overrides)
-    return AccountSettings(**values)
+    """``AccountSettings`` for a sandbox (saved sessions where ``VATS_STATE_DIR`` says)."""
+    return handle.settings(**overrides)

@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
-import fixtures
 import flows
 import scraper
+import vats_fixtures
 
 
 def _modules():
     names = []
-    for package in (scraper, flows, fixtures):
+    for package in (scraper, flows, vats_fixtures):
         names.append(package.__name__)
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if not info.name.endswith("__main__"):

@@ -1,71 +1,90 @@
-"""The ``vats`` command line. Only this package configures logging handlers and prints."""
+"""The ``vats`` command line. Only this package configures logging handlers and prints.
+
+Conventions shared by every command: the global options (``--login``, ``--address``, ``-v`` …)
+go before or after the command name; numbers are taken positionally, with ``--numbers``
+(repeatable, comma-separated) and ``--numbers-file``; files are written with ``--output``; a
+``--format`` is honoured or refused; exit status 0, 1 (some items failed), 2 (usage).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from flows.cli import gwt
-from flows.cli.common import CliState
+from flows.cli.common import (
+    EXIT_CODES,
+    NumbersArgument,
+    NumbersFileOption,
+    NumbersOption,
+    VatsCommand,
+    VatsGroup,
+    global_options,
+    named_numbers,
+    root_options,
+    usage_errors,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     name="vats",
     help="Automate the MTS Virtual PBX cabinet (vpbx.mts.ru) over GWT-RPC.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=VatsGroup,
 )
 app.add_typer(gwt.app, name="gwt")
 
 
+def command(name: str | None = None, **settings: Any) -> Callable[[F], F]:
+    """``app.command`` with our conventions: flags bare in --help, the exit codes after it."""
+    return app.command(name, cls=VatsCommand, epilog=EXIT_CODES, **settings)
+
+
+OutputOption = Annotated[Path | None, typer.Option(
+    "--output", metavar="FILE",
+    help="Write to FILE (its folder must exist); without --format its extension names the "
+         "format: .txt table, .json, .jsonl, .csv, .xlsx.")]
+ConcurrencyOption = Annotated[int | None, typer.Option(
+    "--concurrency", metavar="N",
+    help="GWT calls in flight at once, 1-64 (default 4; backs off by itself when the cabinet "
+         "throttles).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("vats")
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        typer.echo(f"vats {version}")
+        raise typer.Exit(0)
+
+
 @app.callback()
+@root_options
 def _global(
     ctx: typer.Context,
-    address: Annotated[str | None, typer.Option(
-        "--address", help="Cabinet base URL (env VATS_ADDRESS; default https://vpbx.mts.ru).")] = None,
-    login: Annotated[str | None, typer.Option(
-        "--login", help="Account login, e.g. +7-9XXXXXXXXX (env VATS_LOGIN).")] = None,
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the password from the first line of stdin.")] = False,
-    headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
-    slow_mo: Annotated[float, typer.Option("--slow-mo", help="Slow every browser step (ms).")] = 0,
-    debug_dir: Annotated[Path | None, typer.Option(
-        "--debug-dir", help="Write a screenshot per step and a trace on failure here.")] = None,
-    trace: Annotated[str, typer.Option(
-        "--trace", help="Playwright trace: on-failure, always or off.")] = "on-failure",
-    chromium: Annotated[str | None, typer.Option(
-        "--chromium", help="Chromium binary to use (env VATS_CHROMIUM).")] = None,
-    ca_cert: Annotated[Path | None, typer.Option(
-        "--ca-cert", help="Trust exactly this certificate (PEM or DER), besides the public roots, in "
-        "the browser and for changes alike, e.g. the one `vats sandbox --tls --cert-out FILE` "
-        "writes; HTTPS errors are never ignored.")] = None,
-    transport: Annotated[str | None, typer.Option(
-        "--transport",
-        help="Replay reads through the page's own fetch (page, the default: the browser's TLS) "
-             "or Playwright's request context (request: faster, no 6-connection cap); "
-             "env VATS_TRANSPORT.")] = None,
-    schema: Annotated[list[Path] | None, typer.Option(
-        "--schema", exists=True, dir_okay=False,
-        help="A schema file naming slots of the live layouts (e.g. the derived schema a drift "
-             "report points at, with your names); repeatable.")] = None,
-    no_reuse: Annotated[bool, typer.Option(
-        "--no-reuse", help="Do not reuse or save the logged-in session.")] = False,
-    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
-                                         help="-v: one line per call; -vv: debug.")] = 0,
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version,
+        help="Print the version and exit.")] = False,
 ) -> None:
-    ctx.obj = CliState(address=address, login=login, password_stdin=password_stdin,
-                       headed=headed, slow_mo=slow_mo, debug_dir=debug_dir, trace=trace,
-                       chromium=chromium, ca_cert=ca_cert, reuse=not no_reuse, verbose=verbose,
-                       transport=transport, schemas=list(schema or []))
+    """The global options (``common.GLOBAL_OPTIONS``) become ``ctx.obj``."""
 
 
-@app.command()
+@command()
+@global_options
 def demo(
     ctx: typer.Context,
-    abonents: Annotated[int, typer.Option(help="Abonents in the demo cabinet.")] = 40,
+    abonents: Annotated[int, typer.Option(metavar="N", help="Abonents in the demo cabinet.")] = 40,
 ) -> None:
     """Start the sandbox cabinet in the background and run the trunk inventory against it."""
     from flows.cli.trunks_cmd import demo_command
@@ -73,71 +92,101 @@ def demo(
     demo_command(ctx.obj, abonents)
 
 
-@app.command()
+@command()
+@global_options
 def trunks(
     ctx: typer.Context,
+    numbers_args: NumbersArgument = None,
+    numbers: NumbersOption = None,
+    numbers_file: NumbersFileOption = None,
     filter_: Annotated[list[str] | None, typer.Option(
-        "--filter", help="all, active, inactive, blocked, unblocked, marked, unmarked "
-        "(repeat or comma-separate to combine).")] = None,
-    numbers: Annotated[list[str] | None, typer.Option(
-        "--numbers", help="Only these phones (repeatable).")] = None,
-    numbers_file: Annotated[Path | None, typer.Option(
-        "--numbers-file", help="File with one phone per line.")] = None,
+        "--filter", metavar="WORD[,WORD]",
+        help="all, active, inactive, blocked, unblocked, marked, unmarked "
+             "(repeat or comma-separate to combine).")] = None,
     columns: Annotated[str | None, typer.Option(
-        "--columns", help="Comma-separated fields (default: all).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl, csv or xlsx.")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", help="Write to FILE.")] = None,
+        "--columns", metavar="NAME[,NAME]",
+        help="Comma-separated fields (default: all; a terminal's table leaves out what does not "
+             "fit and says so).")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", metavar="FORMAT",
+        help="table, json, jsonl, csv or xlsx (default: --output's extension, else table).")
+    ] = None,
+    output: OutputOption = None,
     show_secrets: Annotated[bool, typer.Option(
         "--show-secrets", help="Print SIP passwords instead of ***.")] = False,
-    concurrency: Annotated[int | None, typer.Option(
-        "--concurrency", help="GWT calls in flight (default 4; backs off when throttled).")] = None,
+    concurrency: ConcurrencyOption = None,
 ) -> None:
-    """Every trunk of the account: phone, SIP login and password, identify line, device state."""
+    """Every trunk of the account: phone, SIP login and password, identify line, device state.
+
+    Only the numbers named, when any are; a named number that is unknown or no trunk makes
+    the exit status 1."""
     from flows.cli.trunks_cmd import trunks_command
 
-    trunks_command(ctx.obj, filters=filter_ or [], numbers=numbers or [],
+    trunks_command(ctx.obj, filters=filter_ or [], numbers=named_numbers(numbers_args, numbers),
                    numbers_file=numbers_file, columns=columns, fmt=fmt, output=output,
                    show_secrets=show_secrets, concurrency=concurrency)
 
 
-@app.command()
+@command()
+@global_options
 def login(ctx: typer.Context) -> None:
-    """Check the credentials, log in and save the session for the next runs."""
+    """Check the credentials: log in afresh (a saved session is not used) and save the session.
+
+    The other commands reuse the saved session until it expires (then they log in again);
+    --no-reuse: nothing is read or saved. A refused password forgets the saved session too
+    (exit 2); a session that cannot be saved fails the command (exit 1)."""
     from flows.cli.session_cmds import login_command
 
     login_command(ctx.obj)
 
 
-@app.command()
+@command()
+@global_options
 def capture(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="JSON-lines file to write.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", metavar="FILE", help="JSON-lines file to write (its folder must exist).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", hidden=True)] = None,  # the old name
 ) -> None:
     """Log in, visit the Abonents tab and one Devices page; write the decoded, redacted calls."""
+    from flows.cli.output import check_output
     from flows.cli.session_cmds import capture_command
+    from scraper.errors import UsageError
 
-    capture_command(ctx.obj, out)
+    with usage_errors():
+        target = output or out
+        if target is None:
+            raise UsageError("capture needs --output FILE")
+        check_output(target)
+    capture_command(ctx.obj, target)
 
 
-@app.command()
+@command()
+@global_options
 def doctor(
     ctx: typer.Context,
     bundle: Annotated[Path | None, typer.Option(
-        "--bundle", help="Also write a support bundle (zip, every secret removed) to FILE.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+        "--bundle", metavar="FILE",
+        help="Also write a support bundle (zip, every secret removed) to FILE.")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                     help="table or json.")] = "table",
 ) -> None:
-    """Check our reconstruction of the cabinet against the live build: services, methods,
-    layouts, signatures, ordinals; exit 0 when nothing the flows need differs."""
+    """Check our reconstruction of the cabinet against the live build.
+
+    Services, methods, layouts, signatures, ordinals; exit 0 when nothing the flows need
+    differs."""
     from flows.cli.doctor_cmd import doctor_command
 
     doctor_command(ctx.obj, bundle=bundle, fmt=fmt)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                               "help_option_names": []}, add_help_option=False)
+                               "help_option_names": []}, add_help_option=False,
+             cls=VatsCommand)
 def sandbox(ctx: typer.Context) -> None:
     """Run the sandbox cabinet, a local vpbx.mts.ru (vats sandbox --help for its options)."""
-    from fixtures.sandbox.cli import main as sandbox_main
+    from vats_fixtures.sandbox.cli import main as sandbox_main
 
     raise typer.Exit(sandbox_main(list(ctx.args)) or 0)
 
@@ -145,48 +194,73 @@ def sandbox(ctx: typer.Context) -> None:
 def _change(action: str) -> Callable[..., None]:
     def command(
         ctx: typer.Context,
-        numbers: Annotated[list[str] | None, typer.Argument(help="Phones of the trunks.")] = None,
-        numbers_file: Annotated[Path | None, typer.Option(
-            "--numbers-file", help="File with one phone per line.")] = None,
+        numbers_args: NumbersArgument = None,
+        numbers: NumbersOption = None,
+        numbers_file: NumbersFileOption = None,
         all_inactive: Annotated[bool, typer.Option(
-            "--all-inactive", help="Every inactive trunk (enable and add-device only).")] = False,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and stop.")] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-        fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-        concurrency: Annotated[int | None, typer.Option("--concurrency")] = None,
+            "--all-inactive",
+            help="Every inactive trunk instead of named numbers (enable and add-device only; "
+                 "not with numbers). Trunks marked for deletion are left out.")] = False,
+        include_marked: Annotated[bool, typer.Option(
+            "--include-marked",
+            help="With --all-inactive: take in the trunks marked for deletion too.")] = False,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="Print the plan and stop.")] = False,
+        yes: Annotated[bool, typer.Option(
+            "--yes", "-y", help="Do not ask for confirmation.")] = False,
+        fmt: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                         help="table or json.")] = "table",
+        show_secrets: Annotated[bool, typer.Option(
+            "--show-secrets",
+            help="Print the SIP passwords add-device issues instead of ***.")] = False,
+        concurrency: Annotated[int | None, typer.Option(
+            "--concurrency", metavar="N",
+            help="GWT calls in flight at once, 1-64: the plan's reads, the changes and their "
+                 "read-backs alike (default 4; backs off by itself when the cabinet "
+                 "throttles).")] = None,
     ) -> None:
         from flows.cli.changes_cmd import change_command
 
-        change_command(ctx.obj, action, numbers=numbers or [],  # type: ignore[arg-type]
+        change_command(ctx.obj, action,  # type: ignore[arg-type]
+                       numbers=named_numbers(numbers_args, numbers),
                        numbers_file=numbers_file, all_inactive=all_inactive, dry_run=dry_run,
-                       yes=yes, fmt=fmt, concurrency=concurrency)
+                       yes=yes, fmt=fmt, concurrency=concurrency,
+                       include_marked=include_marked, show_secrets=show_secrets)
 
     command.__doc__ = {
         "enable": "Switch trunks' SIP devices on (plan, confirm, apply, read back, audit).",
         "disable": "Switch trunks' SIP devices off (plan, confirm, apply, read back, audit).",
-        "add-device": "Create (restore) trunks' SIP devices (plan, confirm, apply, audit).",
+        "add-device": "Create trunks' SIP devices (plan, confirm, apply, audit); each gets a "
+                      "NEW SIP login and password (a removed device's do not come back).",
         "remove-device": "Remove trunks' SIP devices (plan, confirm, apply, read back, audit).",
     }[action]
-    return command
+    return global_options(command)
 
 
 for _action in ("enable", "disable", "add-device", "remove-device"):
-    app.command(name=_action)(_change(_action))
+    command(_action)(_change(_action))
 
 
-@app.command()
+@command()
+@global_options
 def audit(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", help="Newest N entries.")] = 50,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    account: Annotated[str | None, typer.Option("--account", help="Only this login.")] = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N",
+                                       help="Newest N entries.")] = 50,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                     help="table or json.")] = "table",
+    account: Annotated[str | None, typer.Option(
+        "--account", metavar="LOGIN", help="Only this login (default: --login).")] = None,
 ) -> None:
     """Show the local audit log of applied changes (VATS_AUDIT_DB)."""
     from flows.cli.changes_cmd import audit_command
+    from flows.cli.output import choose_format
 
+    with usage_errors():  # audit --format csv used to print a table
+        choose_format(fmt, None, ("table", "json"))
     audit_command(ctx.obj, limit=limit, fmt=fmt, account=account)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(prog_name="vats")

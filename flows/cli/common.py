@@ -7,16 +7,19 @@ here win over it, and it wins over the defaults.
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
+import inspect
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperCommand, TyperGroup
 
 from flows.cli.hints import hint
 from flows.cli.logs import configure
@@ -25,6 +28,13 @@ from scraper.errors import DriftError, LoginError, UsageError, VatsError
 from scraper.settings import AccountSettings
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: every account command's help ends with it (and so does ``vats --help``)
+EXIT_CODES = ("Exit status: 0 all done; 1 some items failed (an unknown number, a number that is "
+              "no trunk, a failed read or change, a changed build); 2 usage error, credentials "
+              "refused, undecodable input; 130 interrupted.")
+GLOBAL_PANEL = "Global options (before or after the command)"
 
 
 @dataclass
@@ -42,6 +52,182 @@ class CliState:
     verbose: int
     transport: str | None = None
     schemas: list[Path] = field(default_factory=list)
+
+
+def _bare_flags(params: list[Any]) -> list[Any]:
+    """A flag (``--headed``, ``-v``, ``--help``) takes no value: no ``<bool>``/``<int>`` after
+    it in --help."""
+    for param in params:
+        if (getattr(param, "is_flag", False) or getattr(param, "count", False)) \
+                and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class VatsCommand(TyperCommand):
+    """Every command of ours: flags shown bare in --help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
+class VatsGroup(TyperGroup):
+    """Every group of ours (``vats``, ``vats gwt``): flags shown bare in --help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
+def _global(*decls: str, metavar: str | None = None, help: str) -> Any:
+    return typer.Option(*decls, metavar=metavar, help=help, rich_help_panel=GLOBAL_PANEL)
+
+
+#: The options of the whole run: ``vats --login X trunks`` and ``vats trunks --login X`` alike
+#: (people type the latter). Each is declared once, here, for the root callback and for every
+#: account command (``global_options``), so each command's --help lists them too.
+GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "address": (Annotated[str | None, _global(
+        "--address", metavar="URL",
+        help="Cabinet address: http(s)://host[:port], nothing after it (env VATS_ADDRESS; "
+             "default https://vpbx.mts.ru).")], None),
+    "login": (Annotated[str | None, _global(
+        "--login", metavar="LOGIN",
+        help="Account login, e.g. +7-9XXXXXXXXX (env VATS_LOGIN).")], None),
+    "password_stdin": (Annotated[bool, _global(
+        "--password-stdin",
+        help="Read the password from the first line of stdin (else env VATS_PASSWORD, else a "
+             "prompt; never the command line).")], False),
+    "headed": (Annotated[bool, _global(
+        "--headed", help="Show the browser window (needs a display; without one: "
+                         "xvfb-run vats --headed ...).")], False),
+    "slow_mo": (Annotated[float, _global(
+        "--slow-mo", metavar="MS", help="Slow every browser step by MS milliseconds.")], 0),
+    "debug_dir": (Annotated[Path | None, _global(
+        "--debug-dir", metavar="DIR",
+        help="Write a screenshot per step and a trace on failure here.")], None),
+    "trace": (Annotated[str, _global(
+        "--trace", metavar="WHEN",
+        help="Playwright trace: on-failure, always or off.")], "on-failure"),
+    "chromium": (Annotated[str | None, _global(
+        "--chromium", metavar="PATH", help="Chromium binary to use (env VATS_CHROMIUM).")], None),
+    "ca_cert": (Annotated[Path | None, _global(
+        "--ca-cert", metavar="FILE",
+        help="Trust exactly this certificate (PEM or DER), besides the public roots, in "
+             "the browser and for changes alike, e.g. the one `vats sandbox --tls --cert-out "
+             "FILE` writes; HTTPS errors are never ignored.")], None),
+    "transport": (Annotated[str | None, _global(
+        "--transport", metavar="HOW",
+        help="Replay reads through the page's own fetch (page, the default: the browser's TLS) "
+             "or Playwright's request context (request: faster, no 6-connection cap); "
+             "env VATS_TRANSPORT.")], None),
+    "schema": (Annotated[list[Path] | None, typer.Option(
+        "--schema", exists=True, dir_okay=False, metavar="FILE", rich_help_panel=GLOBAL_PANEL,
+        help="A schema file naming slots of the live layouts (e.g. the derived schema a drift "
+             "report points at, with your names); repeatable.")], None),
+    "no_reuse": (Annotated[bool, _global(
+        "--no-reuse", help="Do not reuse or save the logged-in session.")], False),
+    "verbose": (Annotated[int, typer.Option(
+        "-v", "--verbose", count=True, show_default=False, rich_help_panel=GLOBAL_PANEL,
+        help="Log to stderr: -v one line per call, -vv (or -v -v) debug.")], 0),
+}
+
+
+#: Every command that takes numbers takes them the same ways: positional, ``--numbers``
+#: (repeatable, comma-separated) and ``--numbers-file``; ``flows.cli.trunks_cmd.read_numbers``
+#: reads all three.
+NumbersArgument = Annotated[list[str] | None, typer.Argument(
+    metavar="NUMBER", show_default=False,
+    help="Phones of the trunks, as people write them: +7 999 123-45-67, 89991234567, "
+         "9991234567 (commas separate several).")]
+NumbersOption = Annotated[list[str] | None, typer.Option(
+    "--numbers", metavar="NUMBER[,NUMBER]",
+    help="Phones, as the arguments: repeatable, comma-separated.")]
+NumbersFileOption = Annotated[Path | None, typer.Option(
+    "--numbers-file", metavar="FILE",
+    help="A file of phones: one (or several, comma-separated) a line, # starts a comment; "
+         "a file without a number is an error.")]
+
+
+def named_numbers(*groups: list[str] | None) -> list[str]:
+    """The positional numbers and the ``--numbers`` ones, in order, as one list."""
+    return [number for group in groups for number in group or []]
+
+
+def new_state(values: dict[str, Any]) -> CliState:
+    """The run's state from the global options given before the command."""
+    return CliState(address=values["address"], login=values["login"],
+                    password_stdin=values["password_stdin"], headed=values["headed"],
+                    slow_mo=values["slow_mo"], debug_dir=values["debug_dir"],
+                    trace=values["trace"], chromium=values["chromium"],
+                    ca_cert=values["ca_cert"], reuse=not values["no_reuse"],
+                    verbose=values["verbose"], transport=values["transport"],
+                    schemas=list(values["schema"] or []))
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "PROMPT")
+
+
+def apply_command_globals(ctx: typer.Context, state: CliState, values: dict[str, Any]) -> None:
+    """Global options given after the command name win over those before it (a repeated
+    ``-v`` adds up, ``--schema`` files add up)."""
+    for name, value in values.items():
+        if not _given(ctx, name):
+            continue
+        if name == "verbose":
+            state.verbose += value
+        elif name == "schema":
+            state.schemas.extend(value or [])
+        elif name == "no_reuse":
+            state.reuse = state.reuse and not value
+        else:
+            setattr(state, name, value)
+
+
+def _with_globals(func: Callable[..., Any], command: Callable[..., Any]) -> None:
+    """Give ``command`` the signature of ``func`` plus the global options (typer reads both)."""
+    signature = inspect.signature(func, eval_str=True)
+    hints = get_type_hints(func, include_extras=True)
+    clash = set(signature.parameters) & set(GLOBAL_OPTIONS)
+    assert not clash, f"{func.__name__} already has {clash}"
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                               annotation=annotation)
+             for name, (annotation, default) in GLOBAL_OPTIONS.items()]
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), *extra])
+    command.__annotations__ = {**hints, **{n: a for n, (a, _) in GLOBAL_OPTIONS.items()}}
+
+
+def root_options(func: F) -> F:
+    """The root callback: the global options given before the command become ``ctx.obj``,
+    the run's ``CliState``. ``func`` takes ``ctx: typer.Context`` (and options of its own)."""
+    @functools.wraps(func)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in GLOBAL_OPTIONS}
+        kwargs["ctx"].obj = new_state(values)
+        return func(*args, **kwargs)
+
+    _with_globals(func, callback)
+    return callback  # type: ignore[return-value]
+
+
+def global_options(func: F) -> F:
+    """Add the global options to a command (its signature, so typer parses them and --help
+    lists them); the values given there update the run's ``CliState`` before it runs.
+
+    The command must take ``ctx: typer.Context``.
+    """
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in GLOBAL_OPTIONS if name in kwargs}
+        ctx = kwargs.get("ctx")
+        if ctx is not None and isinstance(ctx.obj, CliState):  # not always a typer.Context
+            apply_command_globals(ctx, ctx.obj, values)
+        return func(*args, **kwargs)
+
+    _with_globals(func, command)
+    return command  # type: ignore[return-value]
 
 
 def read_password(state: CliState) -> str | None:
@@ -103,8 +289,28 @@ def _validated(values: dict[str, Any]) -> AccountSettings:
         return AccountSettings(**values)
     except ValidationError as exc:
         # --concurrency 0, VATS_TIMEOUT_S=-1 ...: field and rule only (the input may be secret)
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_rule(e['msg'])}"
+                             for e in exc.errors())
         raise UsageError(problems) from None
+
+
+def _rule(message: str) -> str:
+    """A validator's own words without pydantic's "Value error, " in front."""
+    return message.removeprefix("Value error, ")
+
+
+def unmatched_numbers(unknown: Iterable[str], not_trunks: Iterable[str]) -> int:
+    """The one convention of every command that takes numbers: each named number that is not
+    a trunk of the account is said on stderr (``unknown number: N``, ``not a trunk: N``) and
+    makes the exit status 1. Returns that status (0 when every number is a trunk)."""
+    status = 0
+    for number in unknown:
+        typer.echo(f"unknown number: {number}", err=True)
+        status = 1
+    for number in not_trunks:
+        typer.echo(f"not a trunk: {number}", err=True)
+        status = 1
+    return status
 
 
 def run_async(state: CliState, redactor: Redactor, job: Callable[[], Awaitable[T]]) -> T:

@@ -14,12 +14,12 @@ import typer
 
 from flows import doctor
 from flows.cli.common import CliState, prompt_code_async, run_async, settings_for, usage_errors
+from flows.cli.output import check_output, choose_format
 from flows.cli.session_cmds import exchange_record
 from flows.login import make_authenticate
 from scraper.browser.host import BrowserHost
 from scraper.browser.redact import Redactor
 from scraper.browser.session import BrowserSession
-from scraper.errors import UsageError
 from scraper.gwt.permutation.model import build_to_json
 
 _MARK = {"confirmed": "✓", "differs": "✗", "not checkable": "?"}
@@ -28,10 +28,9 @@ _MARK = {"confirmed": "✓", "differs": "✗", "not checkable": "?"}
 def doctor_command(state: CliState, *, bundle: Path | None, fmt: str) -> None:
     redactor = Redactor()
     with usage_errors():
-        if fmt not in ("table", "json"):
-            raise UsageError(f"--format {fmt!r}: use table or json")
-        if bundle is not None and not bundle.parent.is_dir():
-            raise UsageError(f"--bundle {bundle}: folder {bundle.parent} does not exist")
+        choose_format(fmt, None, ("table", "json"))
+        if bundle is not None:
+            check_output(bundle, "--bundle")
         settings = settings_for(state)
 
     async def job() -> list[doctor.Finding]:
@@ -58,7 +57,8 @@ def doctor_command(state: CliState, *, bundle: Path | None, fmt: str) -> None:
             if f.live:
                 typer.echo(f"      live: {f.live}")
         counts = {s: sum(f.status == s for f in findings) for s in _MARK}
-        typer.echo(f"{counts['confirmed']} confirmed, {counts['differs']} differ, "
+        differ = "differs" if counts["differs"] == 1 else "differ"
+        typer.echo(f"{counts['confirmed']} confirmed, {counts['differs']} {differ}, "
                    f"{counts['not checkable']} not checkable")
     if bundle is not None:
         typer.echo(f"wrote the support bundle {bundle}", err=True)

@@ -1,7 +1,7 @@
 """``vats gwt decode|encode|schema|services``: GWT-RPC payloads ⇄ their JSON form, and what a
 compiled permutation says about its build, for people who debug traffic.
 
-Decode, edit, encode, replay: the JSON form (json-form.md) is lossless, so an edited object
+Decode, edit, encode, replay: the JSON form (docs/json-form.md) is lossless, so an edited object
 parameter goes back on the wire exactly as GWT's client would have written it. ``schema`` and
 ``services`` derive every class layout and service method from a ``<strong name>.cache.js``
 (file or URL), as GWT's own client would decode with them.
@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from flows.cli.common import VatsCommand, VatsGroup
 from flows.cli.hints import hint
 from scraper.errors import ProtocolError, UsageError, VatsError
 from scraper.gwt import (
@@ -32,12 +33,12 @@ from scraper.gwt.permutation import DerivedBuild, derive_permutation
 from scraper.gwt.schema import Registry
 from scraper.profile import MTS
 
-app = typer.Typer(help="Decode and encode GWT-RPC payloads (JSON form of json-form.md).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Decode and encode GWT-RPC payloads (the JSON form of docs/json-form.md).",
+                  no_args_is_help=True, cls=VatsGroup)
 
 SchemaOption = Annotated[
     list[Path] | None,
-    typer.Option("--schema", help="Schema file (json-form.md format); repeatable.",
+    typer.Option("--schema", help="Schema file (docs/schema-format.md); repeatable.",
                  exists=True, dir_okay=False),
 ]
 ReturnsOption = Annotated[
@@ -107,13 +108,21 @@ def _failed(exc: Exception, *, returns_given: bool = True) -> typer.Exit:
 
 
 def _emit(text: str) -> None:
+    """A payload as it is on the wire: a newline only for a terminal (a pipe gets the exact
+    bytes, e.g. for ``curl --data-binary @-``)."""
     sys.stdout.write(text)
     if sys.stdout.isatty():
         sys.stdout.write("\n")
     sys.stdout.flush()
 
 
-@app.command()
+def _emit_json(value: Any) -> None:
+    """A JSON document: a text file, so it ends with a newline, also in a pipe or a file."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+@app.command(cls=VatsCommand)
 def decode(file: FileArgument = "-", schema: SchemaOption = None,
            returns: ReturnsOption = None, permutation: PermutationOption = None) -> None:
     """Print the JSON form of a request payload or a response body (detected)."""
@@ -131,10 +140,10 @@ def decode(file: FileArgument = "-", schema: SchemaOption = None,
             form = request_to_json(parse_request(text.rstrip("\r\n"), registry), registry)
     except (ProtocolError, UsageError, OSError, UnicodeDecodeError) as exc:
         raise _failed(exc, returns_given=returns is not None or not answer) from None
-    _emit(json.dumps(form, ensure_ascii=False, indent=2))
+    _emit_json(form)
 
 
-@app.command()
+@app.command(cls=VatsCommand)
 def encode(file: FileArgument = "-", schema: SchemaOption = None,
            returns: ReturnsOption = None) -> None:
     """Read a JSON form and print the payload (a request, or a response for ok/ex)."""
@@ -155,18 +164,18 @@ def encode(file: FileArgument = "-", schema: SchemaOption = None,
     _emit(text)
 
 
-@app.command()
+@app.command(cls=VatsCommand)
 def schema(permutation: PermutationArgument) -> None:
     """Print every class layout derived from a compiled permutation, as a schema file
-    (json-form.md format; slots are f0, f1, ... where the output is obfuscated)."""
+    (docs/schema-format.md; slots are f0, f1, ... where the output is obfuscated)."""
     try:
         build = _derive(permutation)
     except (ProtocolError, UsageError, OSError, UnicodeDecodeError) as exc:
         raise _fail(f"{permutation}: {exc}") from None
-    _emit(json.dumps(build.to_schema(), ensure_ascii=False, indent=2))
+    _emit_json(build.to_schema())
 
 
-@app.command()
+@app.command(cls=VatsCommand)
 def services(permutation: PermutationArgument) -> None:
     """Print the services (interface, servlet path, policy strong name) and their methods
     with parameter types, derived from a compiled permutation."""
@@ -183,4 +192,4 @@ def services(permutation: PermutationArgument) -> None:
             for svc in build.services
         ],
     }
-    _emit(json.dumps(out, ensure_ascii=False, indent=2))
+    _emit_json(out)

@@ -14,13 +14,19 @@ _BY_KIND = {
 }
 
 
+#: what a response whose value is a bare primitive or string fails with when read as an object
+#: (``//OK[5,[],0,7]``: the 5 is taken for a type index; a string index likewise)
+_RETURN_TYPE_KINDS = frozenset({"trailing-tokens", "type-index-out-of-range",
+                                "string-index-out-of-range"})
+
+
 def hint(exc: VatsError, *, returns_given: bool = True) -> str:
     """``"; <advice>"`` to append to the error's message, or ``""`` when there is none.
 
     ``returns_given``: whether the user declared a response's return type (``vats gwt decode
     --returns``); tokens left after an answer's value usually mean it was not the default.
     """
-    if exc.kind == "trailing-tokens" and not returns_given:
+    if exc.kind in _RETURN_TYPE_KINDS and not returns_given:
         return "; is the return type right? see --returns"
     advice = _BY_KIND.get(exc.kind)
     return f"; {advice}" if advice else ""

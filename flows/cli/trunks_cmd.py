@@ -4,26 +4,29 @@ sandbox."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fixtures.sandbox.process import running_sandbox
 from flows.cli.common import (
     CliState,
     prompt_code_async,
     run_async,
     settings_for,
+    unmatched_numbers,
     usage_errors,
 )
-from flows.cli.output import check_format, parse_columns, render
+from flows.cli.output import choose_format, parse_columns, render
 from flows.client import Vats
-from flows.trunks import Inventory, normalize_phone
+from flows.trunks import PHONE_EXAMPLES, Inventory, normalize_phone
 from scraper.browser.redact import Redactor
 from scraper.errors import UsageError
 from scraper.models import Filters
+from scraper.settings import ProcessSettings
+from vats_fixtures.sandbox.process import running_sandbox
 
 SANDBOX_PASSWORD = "sandbox"  # noqa: S105 - the sandbox's documented default, not a secret
 FILTER_WORDS = {
@@ -50,14 +53,23 @@ def parse_filters(words: list[str]) -> Filters:
 
 
 def read_numbers(numbers: list[str], numbers_file: Path | None) -> list[str] | None:
-    items = list(numbers)
+    """The numbers a command was given, in every form each command takes: positional,
+    ``--numbers`` repeated or comma-separated, and ``--numbers-file`` (one or more a line,
+    ``#`` comments). ``None`` when none was named; each is checked (``normalize_phone``), and a
+    file without a number is refused rather than read as "every trunk"."""
+    items = split_numbers(numbers)
     if numbers_file is not None:
         try:
             text = numbers_file.read_text(encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"cannot read {numbers_file}: {exc}") from None
-        items += [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    items = [i for i in items if i]
+            raise UsageError(f"--numbers-file {numbers_file}: cannot read it "
+                             f"({exc.strerror or exc})") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--numbers-file {numbers_file}: not UTF-8 text") from None
+        in_file = split_numbers(line.split("#", 1)[0] for line in text.splitlines())
+        if not in_file:
+            raise UsageError(f"--numbers-file {numbers_file}: no numbers in it")
+        items += in_file
     if not items:
         return None
     bad = []
@@ -67,22 +79,34 @@ def read_numbers(numbers: list[str], numbers_file: Path | None) -> list[str] | N
         except UsageError:
             bad.append(item)
     if bad:
-        raise UsageError(f"not phone numbers: {', '.join(bad[:10])}")
+        raise UsageError(f"not phone numbers: {', '.join(bad[:10])} "
+                         f"(write them as {PHONE_EXAMPLES})")
     return items
+
+
+def split_numbers(items: Iterable[str]) -> list[str]:
+    """``["79990000001,79990000002", " 79990000003 "]`` → the three numbers."""
+    return [n.strip() for item in items for n in item.split(",") if n.strip()]
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 trunk``, ``2 trunks`` (``words``: a plural that is not ``word + "s"``)."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def summary_line(inventory: Inventory) -> str:
     s = inventory.summary()
-    return (f"{s['trunks']} trunks: {s['working']} working, {s['off']} switched off, "
+    return (f"{plural(s['trunks'], 'trunk')}: {s['working']} working, {s['off']} switched off, "
             f"{s['no-device']} without device; {s['blocked']} blocked, {s['marked']} marked for "
-            f"deletion; {s['abonents']} other abonents"
-            + (f"; {s['unknown']} unknown numbers" if s["unknown"] else "")
-            + (f"; {s['excluded']} numbers left out by the filter" if s["excluded"] else "")
+            f"deletion; {plural(s['abonents'], 'other abonent')}"
+            + (f"; {plural(s['unknown'], 'unknown number')}" if s["unknown"] else "")
+            + (f"; {plural(s['excluded'], 'number')} left out by the filter"
+               if s["excluded"] else "")
             + (f"; {s['failed']} FAILED" if s["failed"] else ""))
 
 
 def trunks_command(state: CliState, *, filters: list[str], numbers: list[str],
-                   numbers_file: Path | None, columns: str | None, fmt: str,
+                   numbers_file: Path | None, columns: str | None, fmt: str | None,
                    output: Path | None, show_secrets: bool, concurrency: int | None,
                    overrides: dict[str, object] | None = None) -> None:
     redactor = Redactor()
@@ -98,7 +122,7 @@ def trunks_command(state: CliState, *, filters: list[str], numbers: list[str],
         chosen = parse_filters(filters or ["all"])
         wanted = read_numbers(numbers, numbers_file)
         cols = parse_columns(columns)
-        check_format(fmt, output)
+        fmt = choose_format(fmt, output)
         settings = settings_for(state, **extra)
 
     async def job() -> Inventory:
@@ -118,22 +142,29 @@ def trunks_command(state: CliState, *, filters: list[str], numbers: list[str],
 
     result = run_async(state, redactor, job)
     trunks = sorted(result.trunks, key=lambda t: t.phone)
+    # the default table fits a terminal (or the width COLUMNS names); a pipe gets every column
+    fit = columns is None and (console.is_terminal or ProcessSettings().columns is not None)
     try:
-        render(trunks, fmt=fmt, columns=cols, show_secrets=show_secrets, output=output,
-               console=console)
+        left_out = render(trunks, fmt=fmt, columns=cols, show_secrets=show_secrets,
+                          output=output, console=console, fit=fit)
     except OSError as exc:
         typer.echo(f"vats: cannot write {output}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
+    if left_out:
+        typer.echo(f"left out to fit {console.width} columns: {', '.join(left_out)} "
+                   f"(--columns chooses them, --format csv or json has them all)", err=True)
     # Plain lines, not rich's err.print: that wrapped the summary at 80 columns ("marked for" /
     # "deletion") and would read "[...]" in an error message as markup.
-    for number in result.unknown_numbers:
-        typer.echo(f"unknown number: {number}", err=True)
     for number in result.excluded_numbers:
         typer.echo(f"left out by the filter: {number}", err=True)
     for abonent_id, error in result.failures.items():
         typer.echo(f"could not read abonent {abonent_id}: {redactor.text(error)}", err=True)
+    # a named number that is no trunk fails the run, as in every command that takes numbers
+    status = unmatched_numbers(
+        result.unknown_numbers,
+        sorted(a.phone or str(a.abonent_id) for a in result.abonents) if wanted else [])
     typer.echo(summary_line(result), err=True)
-    if result.unknown_numbers or result.failures:
+    if status or result.failures:
         raise typer.Exit(1)
 
 

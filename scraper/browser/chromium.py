@@ -123,7 +123,16 @@ def launch_args(extra: tuple[str, ...] = (), *, headless: bool = True) -> list[s
 def launch_options(
     *, headless: bool = True, slow_mo_ms: float = 0, executable: str | None = None
 ) -> dict[str, Any]:
-    """Keyword arguments for ``playwright.chromium.launch`` on this machine."""
+    """Keyword arguments for ``playwright.chromium.launch`` on this machine.
+
+    A headed run on Linux without a display is refused here, before any launch: Chromium
+    would die at start ("Missing X server or $DISPLAY"), be launched once more, and end in
+    a hundred lines of Playwright's log.
+    """
+    if not headless and not ProcessSettings().has_display:
+        raise UsageError("--headed needs a display, and there is none (DISPLAY and "
+                         "WAYLAND_DISPLAY are unset): run it in a virtual one, e.g. "
+                         "xvfb-run vats --headed ..., or leave --headed out")
     path = find_chromium(executable, headless=headless)
     if path is not None and not headless and is_headless_shell(path):
         raise UsageError(f"{path} is a headless shell: a headed run needs the full Chromium "

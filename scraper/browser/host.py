@@ -23,7 +23,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
@@ -125,6 +125,26 @@ class BrowserHost:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._contexts: list[BrowserContext] = []
+        #: False for a host around someone else's browser (``around``)
+        self._owner = True
+        self._open: Callable[..., Awaitable[BrowserContext]] | None = None
+
+    @classmethod
+    def around(cls, browser: Browser, *,
+               new_context: Callable[..., Awaitable[BrowserContext]] | None = None) -> BrowserHost:
+        """A host on a browser that someone else launched and will close — a test runner's,
+        e.g. pytest-playwright's ``browser`` and ``new_context`` fixtures, so its flags
+        (``--headed``, ``--slowmo``, ``--tracing``) reach vats sessions too.
+
+        ``start`` launches nothing and ``close`` closes only the contexts opened through the
+        host; they are opened by ``new_context`` (which may record traces) when given, else by
+        ``browser.new_context``. The browser trusts what it was launched with: no ``ca_certs``.
+        """
+        host = cls()
+        host._browser = browser
+        host._owner = False
+        host._open = new_context
+        return host
 
     @classmethod
     def for_settings(cls, settings: AccountSettings) -> BrowserHost:
@@ -175,6 +195,8 @@ class BrowserHost:
             self._bundle = None
 
     async def start(self) -> BrowserHost:
+        if not self._owner:
+            return self
         self._bundle = self._write_bundle()
         self._driver_env_applied = False
         hooked = _hook_driver_env()
@@ -226,7 +248,7 @@ class BrowserHost:
         if kwargs.get("ignore_https_errors"):
             raise UsageError("ignore_https_errors is not supported: trust the certificate "
                              "with --ca-cert (BrowserHost(ca_certs=...))")
-        context = await self.browser.new_context(**kwargs)
+        context = await (self._open or self.browser.new_context)(**kwargs)
         self._contexts.append(context)
         return context
 
@@ -238,6 +260,8 @@ class BrowserHost:
             except Exception:
                 log.debug("context close failed", exc_info=True)
         self._contexts.clear()
+        if not self._owner:
+            return
         if self._browser is not None:
             try:
                 await self._browser.close()

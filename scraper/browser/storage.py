@@ -120,11 +120,12 @@ def load_state(path: Path) -> dict[str, Any] | None:
     except OSError as exc:
         log.warning("saved session %s cannot be opened (%s); logging in afresh", path, exc)
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen: a folder cannot be read
+        os.close(fd)
+        log.warning("saved session %s is not a regular file; ignored", path)
+        return None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            log.warning("saved session %s is not a regular file; ignored", path)
-            return None
         if info.st_mode & 0o077:
             log.warning(
                 "saved session %s is accessible to other users (mode %o); ignored",

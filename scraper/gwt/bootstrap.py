@@ -2,7 +2,7 @@
 
 Why regexes over literals and never over variable names: minified names change with every
 build (a public client's ``bc='(\\w{32})'`` broke that way); string literals and their adjacency
-are what GWT's generator guarantees (spec §8.2).
+are what GWT's generator guarantees.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""GWT's built-in (custom field serializer) classes and how their content travels (spec §3.4).
+"""GWT's built-in (custom field serializer) classes and how their content travels.
 
-Signatures are computed by GWT's own rule (spec §6); the ones spec.md and the vectors quote are
-checked against it in the tests.
+Signatures are computed by GWT's own rule (``crc.py``); the ones the vectors (GWT's genuine output)
+and the captures quote are checked against it in the tests.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ STRING = BUILTINS["java.lang.String"].signature
 ARRAYLIST = BUILTINS["java.util.ArrayList"].signature
 HASHMAP = BUILTINS["java.util.HashMap"].signature
 
-#: Final classes whose value prints plain in a slot declared with that very class (json-form §2).
+#: Final classes whose value prints plain in a slot declared with that very class
+#: (docs/json-form.md).
 FINAL_BOXES = frozenset(
     f"java.lang.{n}"
     for n in ("String", "Boolean", "Byte", "Short", "Integer", "Long", "Float", "Double", "Character")
@@ -88,7 +89,7 @@ LIST_INTERFACES = frozenset(
 SET_INTERFACES = frozenset({"java.util.Set", "java.util.AbstractSet"})
 MAP_INTERFACES = frozenset({"java.util.Map", "java.util.AbstractMap"})
 
-#: Throwables and GWT's RPC classes, in the schema-file format (json-form.md).
+#: Throwables and GWT's RPC classes, in the schema-file format (docs/schema-format.md).
 GWT_SCHEMAS: dict[str, dict[str, object]] = {
     "java.lang.Throwable": {"fields": [["detailMessage", "java.lang.String"]]},
     "java.lang.Exception": {"fields": [], "extends": "java.lang.Throwable"},

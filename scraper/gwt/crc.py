@@ -1,4 +1,4 @@
-"""Type-signature CRCs, computed the way GWT does (spec §6).
+"""Type-signature CRCs, computed the way GWT does.
 
 Why: the sandbox's own reconstructed classes and GWT's built-in serializers need signatures that a
 genuine GWT server would compute; a closed application's CRCs cannot be computed when its field

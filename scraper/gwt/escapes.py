@@ -1,7 +1,7 @@
 """String escaping on both sides of the wire, and Java's double formatting.
 
-Requests (browser → server, spec §3.2) quote only ``\\``, ``|``, NUL and selected UTF-16 units as
-``\\uxxxx``; responses (server → browser, spec §4.2) are JavaScript string literals with GWT 2.7's
+Requests (browser → server) quote only ``\\``, ``|``, NUL and selected UTF-16 units as
+``\\uxxxx``; responses (server → browser) are JavaScript string literals with GWT 2.7's
 HTML-sniffing protection (``\\x3C`` for ``<``...). Both are here because the sandbox writes what
 the client reads.
 """
@@ -20,7 +20,7 @@ from scraper.errors import DecodeError, EncodeError
 _REQ_UNESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|[0!\\]|.|$)", re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-# WebKit user agents also escape these ranges (spec §3.2); Chromium is WebKit here.
+# WebKit user agents also escape these ranges (GWT's client does so); Chromium is WebKit here.
 WEBKIT_RANGES: tuple[tuple[int, int], ...] = (
     (0x0300, 0x03FF), (0x0590, 0x05FF), (0x0600, 0x06FF), (0x0730, 0x074A), (0x07EB, 0x07F3),
     (0x0940, 0x0963), (0x0980, 0x09FF), (0x0A00, 0x0A7F), (0x0B00, 0x0B7F), (0x0E00, 0x0E7F),

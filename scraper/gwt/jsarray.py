@@ -1,4 +1,4 @@
-"""The text of a GWT response: ``//OK[...]`` / ``//EX[...]`` as GWT 2.5–2.8 writes it (spec §4).
+"""The text of a GWT response: ``//OK[...]`` / ``//EX[...]`` as GWT 2.5–2.8 writes it.
 
 Why not ``json.loads`` on the whole text, and never ``eval``: the body uses single-quoted longs,
 ``\\xHH`` escapes, bare ``NaN``/``Infinity``, ``[...].concat([...])`` chunks and ``"a"+"b"``

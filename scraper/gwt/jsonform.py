@@ -1,4 +1,4 @@
-"""The JSON form of GWT-RPC values (../shared/gwt-rpc/json-form.md), both directions.
+"""The JSON form of GWT-RPC values (docs/json-form.md), both directions.
 
 Why a separate module: the form is a user-facing contract (``vats gwt decode/encode``, other
 tools read it) and must be lossless — identity included — so it has its own rules: plain JSON

@@ -1,4 +1,4 @@
-"""GWT's base-64 encoding of Java ``long`` (spec §2.1).
+"""GWT's base-64 encoding of Java ``long``.
 
 Why our own: the GWT server silently reads unknown digits as 0, so a client that gets this wrong
 is never told; we are strict on decode and exact on encode.

@@ -1,4 +1,4 @@
-"""Reading values from a token stream, driven by declared types (spec §3.3–3.5).
+"""Reading values from a token stream, driven by declared types.
 
 One reader serves both directions: request tokens arrive as text (split on ``|``), response
 tokens already typed by the response tokenizer (ints, floats, and strings for quoted longs).

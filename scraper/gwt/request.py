@@ -1,4 +1,4 @@
-"""Request payloads (browser → server): ``7|0|<n>|<strings…>|<body…>|`` (spec §3).
+"""Request payloads (browser → server): ``7|0|<n>|<strings…>|<body…>|``.
 
 Sans-I/O: text in, ``Request`` out, and back. Parsing then building any payload GWT's client
 produced gives it back byte for byte (string-table order and back-references included).

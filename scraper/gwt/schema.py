@@ -1,7 +1,7 @@
 """The schema registry: which classes exist and how each one's fields are laid out.
 
 Why declarative: an application's redeploys change its classes without notice. A layout is data
-— a JSON object in the format of json-form.md — so a user can add or correct one without waiting
+— a JSON object in the format of docs/schema-format.md — so a user can add or correct one without waiting
 for a release. This module knows GWT only: its built-ins and exception classes
 (``gwt_registry``); an application's own classes are loaded onto a copy by whoever knows them
 (vats' cabinet classes: ``scraper.profile``).
@@ -163,7 +163,7 @@ class Registry:
         self._flat.clear()
 
     def load_schema_dict(self, data: Any, *, source: str = "<schema>") -> None:
-        """Add or override classes from the json-form.md schema format."""
+        """Add or override classes from the schema-file format (docs/schema-format.md)."""
         if not isinstance(data, dict):
             raise SchemaError(f"{source}: a schema file holds a JSON object of classes")
         for name, spec in data.items():
@@ -225,7 +225,7 @@ def _parse_entry(name: str, spec: Any, source: str) -> ClassSchema | EnumSchema:
 
 
 def _array_signature(entry: ArrayClass) -> str | None:
-    """Arrays of primitives, String and JRE finals have computable CRCs (spec §6 rule 4)."""
+    """Arrays of primitives, String and JRE finals have computable CRCs (GWT's rule)."""
     component = entry.component
     if component.kind not in ("object", "string"):
         return f"{entry.name}/{crc_of([entry.name, component.kind])}"

@@ -1,8 +1,7 @@
-"""The mutations vats builds are the captured MTS payloads, byte for byte (captures.md §3)."""
+"""The mutations vats builds are the captured MTS payloads, byte for byte (fixtures/recorded/captures.py)."""
 
 from types import SimpleNamespace
 
-from fixtures.recorded.captures import CREATE_DEVICE, GET_FORM, MODULE_BASE, REMOVE_DEVICE, fill
 from flows.changes import device_form, switch_request, update_request
 from flows.trunks import DEVICE_FORM
 from scraper.browser.capture import Exchange
@@ -10,6 +9,7 @@ from scraper.browser.learned import Learned
 from scraper.browser.livebuild import LiveBuild
 from scraper.gwt import build_request
 from scraper.profile import MTS
+from vats_fixtures.recorded.captures import CREATE_DEVICE, GET_FORM, MODULE_BASE, REMOVE_DEVICE, fill
 
 REG = MTS.registry()
 SESSION = SimpleNamespace(registry=REG, live=LiveBuild(REG, MTS.needs))  # our schema alone
@@ -44,6 +44,6 @@ def test_switch_ends_as_captured():
     learned = learned_from_captures()
     for on, tail in ((True, "|5|CaEfGh|6|1|"), (False, "|5|CaEfGh|6|0|")):
         payload = build_request(switch_request(learned, SESSION, DEVICE, on), REG)
-        assert payload.endswith(tail)  # captures.md §2: "<deviceId>|6|<1 or 0>|"
+        assert payload.endswith(tail)  # the captured tail: "<deviceId>|6|<1 or 0>|"
         assert "|ru.cti.vpbx.shared.services.AbonentDeviceFormGwtService|setDeviceEnabled|" in payload
         assert payload.startswith(f"7|0|6|{MODULE_BASE}|0123456789ABCDEF0123456789ABCDEF|")

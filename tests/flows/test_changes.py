@@ -267,3 +267,57 @@ async def test_a_devices_page_that_fails_to_load_is_no_refusal(cabinet, state_di
 
     with urllib.request.urlopen(f"{cabinet.url}/__sandbox__/control", timeout=10) as answer:
         assert json.loads(answer.read())["faults"][0]["hits"] == 1  # the fault did bite
+
+
+# --- what a plan says out loud (issue 13) ---------------------------------------------------
+
+
+async def test_all_inactive_leaves_marked_trunks_out_unless_asked(cabinet, state_dir, audit_db):
+    from scraper.errors import UsageError
+
+    inactive = trunks(cabinet, lambda a: not a["active"] and a["device"]
+                      and not a["device"]["enabled"])
+    marked = {a["phone"] for a in inactive if a["marked_for_deletion"]}
+    unmarked = {a["phone"] for a in inactive if not a["marked_for_deletion"]}
+    assert marked and unmarked
+    async with vats(cabinet) as client:
+        plan = await client.plan("enable", all_inactive=True)
+        with_marked = await client.plan("enable", all_inactive=True, include_marked=True)
+        with pytest.raises(UsageError, match="--all-inactive"):
+            await client.plan("enable", [next(iter(unmarked))], all_inactive=True)
+    todo = {i.number for i in plan if i.status == "apply"}
+    assert todo == unmarked
+    left_out = {i.number: i for i in plan if i.status == "skip"}
+    assert set(left_out) >= marked
+    assert all("--include-marked" in left_out[n].reason for n in marked)
+    assert all(left_out[n].marked_for_deletion for n in marked)
+    assert {i.number for i in with_marked if i.status == "apply"} == marked | unmarked
+    assert all(i.marked_for_deletion == (i.number in marked) for i in with_marked)
+    assert all(i.blocked is False for i in with_marked)
+
+
+async def test_disable_without_a_device_has_nothing_to_switch_off(cabinet, state_dir, audit_db):
+    bare = trunks(cabinet, lambda a: a["device"] is None)[0]["phone"]
+    async with vats(cabinet) as client:
+        (off,) = await client.plan("disable", [bare])
+        (on,) = await client.plan("enable", [bare])
+    assert (off.status, off.reason) == ("skip", "no SIP device: nothing to switch off")
+    assert (on.status, on.reason) == ("skip", "no SIP device (run add-device first)")
+
+
+async def test_remove_then_add_device_says_the_credentials_change(cabinet, state_dir, audit_db):
+    number = trunks(cabinet, device_on)[0]["phone"]
+    old = by_phone(cabinet)[number]["device"]
+    async with vats(cabinet) as client:
+        (remove,) = await client.plan("remove-device", [number])
+        assert old["login"] in remove.warning and "new" in remove.warning
+        await client.apply("remove-device", [remove])
+        (add,) = await client.plan("add-device", [number])
+        assert "new SIP login and password will be issued" in add.warning
+        report = await client.apply("add-device", [add])
+    (result,) = report.results
+    new = by_phone(cabinet)[number]["device"]
+    assert new["login"] != old["login"] and new["password"] != old["password"]
+    assert result.result == "done" and result.issued_login == new["login"]
+    assert result.after.sip_password.get_secret_value() == new["password"]
+    assert report.plan_counts() == {"apply": 1, "skip": 0, "unknown": 0, "not-a-trunk": 0}

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from fixtures.recorded.captures import ALL, fill
-from tests.paths import VECTORS, require_shared
+from tests.paths import VECTORS
+from vats_fixtures.recorded.captures import ALL, fill
 
 VATS = [sys.executable, "-m", "flows.cli"]
 
@@ -28,7 +28,16 @@ def test_decode_encode_round_trip_of_captures(name):
     assert encoded.stdout == payload
 
 
-@pytest.mark.skipif(not require_shared(), reason="../shared missing")
+def test_json_output_ends_with_a_newline_in_a_pipe_too():
+    """A JSON document is a text file; only the wire payload of ``encode`` has no newline."""
+    payload = fill(ALL[sorted(ALL)[0]]).encode()
+    decoded = run("gwt", "decode", stdin=payload)
+    assert decoded.returncode == 0, decoded.stderr
+    assert decoded.stdout.endswith(b"}\n")
+    encoded = run("gwt", "encode", stdin=decoded.stdout)
+    assert encoded.stdout == payload  # exact bytes, no newline added in a pipe
+
+
 def test_vector_with_schema_and_returns():
     out = run("gwt", "decode", "--schema", str(VECTORS / "schema.json"), "--returns", "int",
               str(VECTORS / "v05a_int_return.response.txt"))
@@ -36,7 +45,6 @@ def test_vector_with_schema_and_returns():
     assert json.loads(out.stdout)["value"] == -2147483648
 
 
-@pytest.mark.skipif(not require_shared(), reason="../shared missing")
 def test_response_encode():
     src = VECTORS / "v20_mts_updateForm_placeholder.response.txt"
     decoded = run("gwt", "decode", str(src))
@@ -120,3 +128,12 @@ def test_not_a_permutation_exits_2_with_a_message(tmp_path):
     path.write_text("console.log('hi')")
     out = run("gwt", "schema", str(path))
     assert out.returncode == 2 and b"not a compiled GWT permutation" in out.stderr
+
+
+def test_a_bare_int_answer_read_as_an_object_points_at_returns():
+    """``//OK[5,[],0,7]`` is an int 5; read as an object the 5 is a type index out of range."""
+    answer = run("gwt", "decode", stdin=b"//OK[5,[],0,7]")
+    assert answer.returncode == 2 and b"type index out of range" in answer.stderr
+    assert b"see --returns" in answer.stderr
+    declared = run("gwt", "decode", "--returns", "int", stdin=b"//OK[5,[],0,7]")
+    assert declared.returncode == 0 and json.loads(declared.stdout)["value"] == 5

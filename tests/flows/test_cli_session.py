@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from scraper.browser.storage import state_path
 from scraper.gwt.escapes import escape_response_string
 from tests.conftest import ACCOUNT_LOGIN, REPO, SandboxHandle, start_sandbox_process, stop_sandbox_process
 
@@ -41,25 +42,69 @@ def artifact_texts(paths):
 
 @pytest.fixture
 def secret_sandbox():
-    process, (url,), log = start_sandbox_process("--account-password", SECRET_PASSWORD)
+    process, (url,), log = start_sandbox_process(password=SECRET_PASSWORD)
     try:
         yield SandboxHandle(url, log)
     finally:
         stop_sandbox_process(process)
 
 
-def test_login_then_reuse_then_wrong_password(sandbox, tmp_path):
+def logins(sandbox):
+    return len([a for a in sandbox.audit() if a["method"] == "login"])
+
+
+def test_login_checks_the_credentials_every_time(sandbox, tmp_path):
+    """Issue 13.2: ``vats login`` used to answer "reused the saved session" (exit 0) to a wrong
+    password. It logs in afresh each time; the other commands reuse what it saved."""
     env = dict(os.environ, VATS_PASSWORD="sandbox", VATS_STATE_DIR=str(tmp_path))
     base = ["--address", sandbox.url, "--login", ACCOUNT_LOGIN]
+    saved = state_path(sandbox.url, ACCOUNT_LOGIN, tmp_path)
     first = vats(*base, "login", env=env)
     assert first.returncode == 0, first.stderr.decode()
-    assert b"logged in" in first.stdout
+    assert b"logged in" in first.stdout and str(saved).encode() in first.stdout
     second = vats(*base, "login", env=env)
-    assert b"reused the saved session" in second.stdout
-    assert len([a for a in sandbox.audit() if a["method"] == "login"]) == 1
-    wrong = vats(*base, "--no-reuse", "login", env=dict(env, VATS_PASSWORD="nope"))
-    assert wrong.returncode == 2
+    assert second.returncode == 0, second.stderr.decode()
+    assert b"logged in" in second.stdout and b"reused" not in second.stdout
+    assert logins(sandbox) == 2  # a fresh login, not the saved session
+    listed = vats(*base, "trunks", "--format", "json", env=env)
+    assert listed.returncode == 0 and logins(sandbox) == 2  # the others reuse the session
+    wrong = vats(*base, "login", env=dict(env, VATS_PASSWORD="nope"))
+    assert wrong.returncode == 2, wrong.stderr.decode()
     assert "Неверный логин или пароль" in wrong.stderr.decode()
+    assert b"reused" not in wrong.stdout
+    # the refused password leaves no saved session that would let the next run in without one
+    assert not saved.exists()
+    again = vats(*base, "trunks", "--format", "json", env=dict(env, VATS_PASSWORD="nope"))
+    assert again.returncode == 2
+
+
+def test_no_reuse_login_checks_and_saves_nothing(sandbox, tmp_path):
+    env = dict(os.environ, VATS_PASSWORD="sandbox", VATS_STATE_DIR=str(tmp_path))
+    out = vats("--address", sandbox.url, "--login", ACCOUNT_LOGIN, "--no-reuse", "login", env=env)
+    assert out.returncode == 0, out.stderr.decode()
+    assert b"logged in" in out.stdout and b"not saved" in out.stdout
+    assert not state_path(sandbox.url, ACCOUNT_LOGIN, tmp_path).exists()
+
+
+def test_login_fails_when_the_session_cannot_be_saved(sandbox, tmp_path):
+    """Saving the session is ``vats login``'s job: one line naming why, exit 1 — found before
+    logging in (no login the command could not keep)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    env = dict(os.environ, VATS_PASSWORD="sandbox", VATS_STATE_DIR=str(blocker / "sessions"))
+    saved = state_path(sandbox.url, ACCOUNT_LOGIN, blocker / "sessions")
+    out = vats("--address", sandbox.url, "--login", ACCOUNT_LOGIN, "login", env=env)
+    assert out.returncode == 1, out.stderr.decode()
+    assert out.stdout == b""
+    (line,) = out.stderr.decode().splitlines()
+    assert line.startswith(f"vats: StorageError: cannot save the session to {saved}: "), line
+    assert logins(sandbox) == 0
+
+
+def test_login_help_says_it_logs_in_afresh_and_the_others_reuse(tmp_path):
+    out = vats("login", "--help", env=dict(os.environ, COLUMNS="200"))
+    text = " ".join(out.stdout.decode().split())
+    assert "afresh" in text and "reuse" in text, text
 
 
 def test_password_from_stdin(sandbox, tmp_path):

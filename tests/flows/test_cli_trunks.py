@@ -13,15 +13,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixtures.sandbox.seed import make_seed
 from scraper.models import TRUNK_COLUMNS, Filters
 from tests.conftest import ACCOUNT_LOGIN, REPO, SandboxHandle, start_sandbox_process, stop_sandbox_process
 from tests.flows.test_trunks import ALL, expected, expected_summary, spellings, unknown_phone
+from vats_fixtures.sandbox.seed import make_seed
 
 pytestmark = pytest.mark.browser
 
@@ -74,11 +75,15 @@ def rows_for(state: dict[str, Any], filters: Filters = ALL, *, secrets: bool,
     return rows
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def summary_text(state: dict[str, Any], filters: Filters = ALL) -> str:
     s = expected_summary(*expected(state, filters))
-    return (f"{s['trunks']} trunks: {s['working']} working, {s['off']} switched off, "
+    return (f"{plural(s['trunks'], 'trunk')}: {s['working']} working, {s['off']} switched off, "
             f"{s['no-device']} without device; {s['blocked']} blocked, {s['marked']} marked for "
-            f"deletion; {s['abonents']} other abonents")
+            f"deletion; {plural(s['abonents'], 'other abonent')}")
 
 
 def logins(cabinet: SandboxHandle) -> int:
@@ -113,7 +118,9 @@ def test_csv_header_is_the_columns(cabinet, env, state):
     assert header == list(TRUNK_COLUMNS)
     want = rows_for(state, secrets=False)
     assert [dict(zip(header, row, strict=True)) for row in body] == [
-        {k: "" if v is None else str(v) for k, v in row.items()} for row in want]
+        {k: "" if v is None else json.dumps(v) if isinstance(v, bool) else str(v)
+         for k, v in row.items()} for row in want]
+    assert {"true", "false"} <= {cell for row in body for cell in row}  # not True / False
 
 
 def test_xlsx_with_output(cabinet, env, state, tmp_path):
@@ -192,6 +199,19 @@ def test_filters(cabinet, env, state, words, filters):
         (["--format", "xlsx"], "--format xlsx needs --output FILE"),
         (["--columns", "phone,pin"], "unknown column(s) pin"),
         (["--numbers", "12-34"], "not phone numbers: 12-34"),
+        # letters are refused, not dropped (7924653652x used to become 77924653652)
+        (["7924653652x"], "not phone numbers: 7924653652x"),
+        (["--numbers", "x9246536523"], "not phone numbers: x9246536523"),
+        (["--numbers", "79991234567,tel:79246536523"], "not phone numbers: tel:79246536523"),
+        (["--output", "/no-such-folder/t.csv"], "folder /no-such-folder does not exist"),
+        (["--output", "trunks.dat"], "cannot tell the format from its extension"),
+        (["--format", "xlsx", "--output", "tests"], "is a folder"),
+        # global options after the command win; the address is checked before a browser starts
+        (["--address", "127.0.0.1:39085"], "address: '127.0.0.1:39085' has no scheme; write "
+                                           "http(s)://host[:port]"),
+        (["--address", "htp://127.0.0.1:1"], "has the scheme 'htp', not http or https"),
+        (["--address", "https://127.0.0.1 :1"], "has a space in it"),
+        (["--address", "https://host/some/path"], "has something after the host and port"),
         (["--concurrency", "0"], "concurrency: Input should be greater than or equal to 1"))])
 def test_usage_errors_exit_2(cabinet, env, args, message):
     before = logins(cabinet)
@@ -203,7 +223,86 @@ def test_usage_errors_exit_2(cabinet, env, args, message):
     assert logins(cabinet) == before  # refused before logging in
 
 
+def test_a_wrong_address_is_refused_at_once(cabinet, env):
+    """A path after the host used to wait 62 s for a login page that never came."""
+    started = time.monotonic()
+    result = run(cabinet, env, "--address", "https://host/some/path")
+    assert result.returncode == 2 and "has something after the host" in result.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_headed_without_a_display_is_one_line(cabinet, env):
+    """Used to launch Chromium twice and print a hundred lines of Playwright's log."""
+    bare = {k: v for k, v in env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    before = logins(cabinet)
+    result = run(cabinet, bare, "--headed")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "there is none" in result.stderr and "xvfb-run vats --headed" in result.stderr
+    assert logins(cabinet) == before
+
+
+def test_global_options_after_the_command(cabinet, env, state):
+    """``vats trunks --login X`` is what people type; -v after it counts too."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "trunks", "--format", "json", "--address",
+         cabinet.url, "--login", ACCOUNT_LOGIN, "-v"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == rows_for(state, secrets=False)
+    assert " INFO " in result.stderr  # -v: one line per call
+
+
+# --- output -------------------------------------------------------------------------------------
+def test_the_output_format_follows_the_extension(cabinet, env, state, tmp_path):
+    """``--output t.xlsx`` used to write a text table into t.xlsx."""
+    from openpyxl import load_workbook
+
+    ok(run(cabinet, env, "--output", tmp_path / "t.xlsx", "--columns", "phone"))
+    sheet = load_workbook(tmp_path / "t.xlsx").active
+    assert [r[0] for r in sheet.iter_rows(values_only=True)][1:] == [
+        r["phone"] for r in rows_for(state, secrets=False)]
+    ok(run(cabinet, env, "--output", tmp_path / "t.json"))
+    assert json.loads((tmp_path / "t.json").read_text()) == rows_for(state, secrets=False)
+    ok(run(cabinet, env, "--output", tmp_path / "t.csv", "--format", "jsonl"))  # --format wins
+    assert [json.loads(line) for line in (tmp_path / "t.csv").read_text().splitlines()] == \
+        rows_for(state, secrets=False)
+
+
+def test_the_default_table_fits_the_terminal(cabinet, env, state):
+    """At 80 columns the table was 170 characters wide: now it leaves out what does not fit
+    (and says so) — never a value cut."""
+    result = ok(run(cabinet, dict(env, COLUMNS="80")))
+    lines = result.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    for row in rows_for(state, secrets=False):
+        assert row["phone"] in result.stdout
+    assert "left out to fit 80 columns: " in result.stderr
+    # a pipe without COLUMNS: every column, however wide (a file gets everything)
+    wide = ok(run(cabinet, env)).stdout
+    assert "marked_for_deletion" in wide and "marked_for_deletion" not in result.stdout
+
+
 # --- numbers ------------------------------------------------------------------------------------
+def test_numbers_in_every_form(cabinet, env, state, tmp_path):
+    """Positional, --numbers repeated or comma-separated, --numbers-file: as in every command."""
+    chosen = [a["phone"] for a in state["abonents"] if a["identify_line"] is not None][:5]
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text(f"{spellings(chosen[4])[0]}\n", encoding="utf-8")
+    result = ok(run(cabinet, env, "--format", "json", f"{chosen[0]},{spellings(chosen[1])[1]}",
+                    "--numbers", f"{chosen[2]},{chosen[3]}", "--numbers-file", numbers))
+    assert json.loads(result.stdout) == rows_for(state, secrets=False, phones=set(chosen))
+
+
+def test_an_empty_numbers_file_is_refused(cabinet, env, tmp_path):
+    """It used to list every trunk."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n\n", encoding="utf-8")
+    result = run(cabinet, env, "--numbers-file", empty)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip() == f"vats: --numbers-file {empty}: no numbers in it"
+
+
 def test_unknown_number_is_listed_and_exits_1(cabinet, env, state):
     known = next(a for a in state["abonents"] if a["device"] is not None)
     unknown = unknown_phone(state)
@@ -214,7 +313,8 @@ def test_unknown_number_is_listed_and_exits_1(cabinet, env, state):
     assert json.loads(result.stdout) == rows_for(state, secrets=False, phones={known["phone"]})
     lines = result.stderr.strip().splitlines()
     assert f"unknown number: {unknown}" in lines
-    assert lines[-1].endswith("; 1 unknown numbers")
+    assert lines[-1].endswith("; 1 unknown number")
+    assert lines[-1].startswith("1 trunk: ")  # not "1 trunks"
 
 
 def test_numbers_file(cabinet, env, state, tmp_path):
@@ -225,10 +325,14 @@ def test_numbers_file(cabinet, env, state, tmp_path):
                        + "".join(f"{spellings(a['phone'])[i]}  # {a['name']}\n"
                                  for i, a in enumerate(trunks))
                        + f"{ordinary['phone']}\n", encoding="utf-8")
-    result = ok(run(cabinet, env, "--format", "json", "--numbers-file", numbers))
+    result = run(cabinet, env, "--format", "json", "--numbers-file", numbers)
     assert json.loads(result.stdout) == rows_for(state, secrets=False,
                                                  phones={a["phone"] for a in trunks})
-    assert result.stderr.strip().splitlines()[-1].endswith("; 1 other abonents")
+    # a named number that is no trunk fails the run as an unknown one does (and as in enable)
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert f"not a trunk: {ordinary['phone']}" in lines
+    assert lines[-1].endswith("; 1 other abonent")
 
 
 def test_concurrency_backs_off_when_throttled(cabinet, env, state):

@@ -9,7 +9,6 @@ import pytest
 from flows.abonents import ensure_list_template
 from flows.login import make_authenticate
 from scraper.browser.capture import for_call
-from scraper.browser.host import BrowserHost
 from scraper.browser.session import BrowserSession
 from scraper.errors import LoginError, UsageError
 from scraper.gwt import choose_permutation, discover_permutations, parse_request
@@ -39,9 +38,9 @@ async def open_session(host, settings, **kwargs):
     return session
 
 
-async def test_login_learns_the_build(sandbox, state_dir):
+async def test_login_learns_the_build(sandbox, state_dir, vats_host):
     state = sandbox.state()
-    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+    async with BrowserSession(vats_host, account_settings(sandbox),
                               authenticate=make_authenticate()) as session:
         await session.open_app()
         assert session.logins == 1
@@ -57,19 +56,18 @@ async def test_login_learns_the_build(sandbox, state_dir):
     assert len(logins(sandbox)) == 1
 
 
-async def test_wrong_password_carries_the_page_message(sandbox, state_dir):
-    async with BrowserHost() as host:
-        async with BrowserSession(host, account_settings(sandbox, password="wrong-password"),
-                                  authenticate=make_authenticate()) as session:
-            with pytest.raises(LoginError) as info:
-                await session.open_app()
+async def test_wrong_password_carries_the_page_message(sandbox, state_dir, vats_host):
+    async with BrowserSession(vats_host, account_settings(sandbox, password="wrong-password"),
+                              authenticate=make_authenticate()) as session:
+        with pytest.raises(LoginError) as info:
+            await session.open_app()
     assert info.value.page_message == "Неверный логин или пароль"
     assert "wrong-password" not in str(info.value)
 
 
-async def test_session_is_reused_across_runs(sandbox, state_dir):
+async def test_session_is_reused_across_runs(sandbox, state_dir, vats_host):
     for run in range(2):
-        async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+        async with BrowserSession(vats_host, account_settings(sandbox),
                                   authenticate=make_authenticate()) as session:
             await session.open_app()
             await ensure_list_template(session)
@@ -83,8 +81,8 @@ async def test_session_is_reused_across_runs(sandbox, state_dir):
     assert {p.suffixes[-1] for p in (state_dir / "builds").iterdir()} == {".json"}
 
 
-async def test_expired_session_logs_in_again_once(sandbox, state_dir):
-    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+async def test_expired_session_logs_in_again_once(sandbox, state_dir, vats_host):
+    async with BrowserSession(vats_host, account_settings(sandbox),
                               authenticate=make_authenticate()) as session:
         await session.open_app()
         await ensure_list_template(session)
@@ -95,8 +93,8 @@ async def test_expired_session_logs_in_again_once(sandbox, state_dir):
     assert len(logins(sandbox)) == 2
 
 
-async def test_redeploy_mid_session_relearns(sandbox, state_dir):
-    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+async def test_redeploy_mid_session_relearns(sandbox, state_dir, vats_host):
+    async with BrowserSession(vats_host, account_settings(sandbox),
                               authenticate=make_authenticate()) as session:
         await session.open_app()
         await ensure_list_template(session)
@@ -111,7 +109,7 @@ async def test_redeploy_mid_session_relearns(sandbox, state_dir):
             "ru.cti.vpbx.shared.services.DispatcherService$DISPATCHER", "").endswith("/1933436215")
 
 
-async def test_confirmation_code_step(state_dir):
+async def test_confirmation_code_step(state_dir, vats_host):
     process, (url,), log = start_sandbox_process("--require-code")
     try:
         from tests.conftest import SandboxHandle
@@ -122,7 +120,7 @@ async def test_confirmation_code_step(state_dir):
             await asyncio.sleep(0.2)  # the page stays alive while the "user" looks for the SMS
             return (await asyncio.to_thread(handle.state))["pending_code"]
 
-        async with BrowserHost() as host, BrowserSession(host, account_settings(handle),
+        async with BrowserSession(vats_host, account_settings(handle),
                                   authenticate=make_authenticate(code_from_state)) as session:
             await session.open_app()
             assert session.logins == 1
@@ -131,7 +129,7 @@ async def test_confirmation_code_step(state_dir):
         stop_sandbox_process(process)
 
 
-async def test_confirmation_code_time_limit(state_dir):
+async def test_confirmation_code_time_limit(state_dir, vats_host):
     process, (url,), log = start_sandbox_process("--require-code")
     try:
         from tests.conftest import SandboxHandle
@@ -142,18 +140,17 @@ async def test_confirmation_code_time_limit(state_dir):
             await asyncio.sleep(3600)
             return "000000"
 
-        async with BrowserHost() as host:
-            async with BrowserSession(host, account_settings(handle, code_timeout_s=1),
-                                      authenticate=make_authenticate(never)) as session:
-                with pytest.raises(LoginError, match="in time"):
-                    await session.open_app()
+        async with BrowserSession(vats_host, account_settings(handle, code_timeout_s=1),
+                                  authenticate=make_authenticate(never)) as session:
+            with pytest.raises(LoginError, match="in time"):
+                await session.open_app()
     finally:
         stop_sandbox_process(process)
 
 
-async def test_first_rpc_is_awaited_not_slept(sandbox, state_dir):
+async def test_first_rpc_is_awaited_not_slept(sandbox, state_dir, vats_host):
     sandbox.control(latency_ms=300)
-    async with BrowserHost() as host, BrowserSession(host, account_settings(sandbox),
+    async with BrowserSession(vats_host, account_settings(sandbox),
                               authenticate=make_authenticate()) as session:
         await session.open_app()
         menu = session.capture.latest(for_call("MenuGwtService", "getMenu"))
@@ -162,7 +159,7 @@ async def test_first_rpc_is_awaited_not_slept(sandbox, state_dir):
 
 
 async def test_vats_confirmation_code_reaches_the_flow_through_the_settings(state_dir,
-                                                                          monkeypatch):
+                                                                          monkeypatch, vats_host):
     """The variable is read by ``AccountSettings`` alone; the flow sends what the settings hold
     (a wrong code here, so the cabinet's refusal proves it was sent) and asks no provider."""
     monkeypatch.setenv("VATS_CONFIRMATION_CODE", "1234567")  # 7 digits: never the real code
@@ -177,12 +174,11 @@ async def test_vats_confirmation_code_reaches_the_flow_through_the_settings(stat
 
         settings = account_settings(handle)
         assert settings.confirmation_code.get_secret_value() == "1234567"
-        async with BrowserHost() as host:
-            async with BrowserSession(host, settings,
-                                      authenticate=make_authenticate(provider)) as session:
-                with pytest.raises(LoginError, match="refused"):
-                    await session.open_app()
-                assert "1234567" in session.redactor.secrets
+        async with BrowserSession(vats_host, settings,
+                                  authenticate=make_authenticate(provider)) as session:
+            with pytest.raises(LoginError, match="refused"):
+                await session.open_app()
+            assert "1234567" in session.redactor.secrets
         assert [e["arguments"]["result"] for e in handle.audit()
                 if e["method"] == "confirm"] == ["bad_code"]
     finally:

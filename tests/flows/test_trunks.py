@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -239,11 +240,21 @@ def unknown_phone(state: dict[str, Any]) -> str:
 
 
 def test_normalize_phone_spellings() -> None:
-    for text in spellings("79991234567"):
-        assert normalize_phone(text) == "79991234567"
-    for bad in ("12345", "+1 (999) 123-45-67", "799912345678", ""):
+    for text in [*spellings("79991234567"), "+79991234567", "+7(999)1234567", "7.999.123.45.67",
+                 " 8 999 123 45 67 ", "+7 999 123 45 67"]:
+        assert normalize_phone(text) == "79991234567", text
+    for bad in ("12345", "+1 (999) 123-45-67", "799912345678", "", "+8 999 123 45 67",
+                "79991234567)", "++79991234567"):
         with pytest.raises(UsageError):
             normalize_phone(bad)
+
+
+@pytest.mark.parametrize("bad", ["7924653652x", "x9246536523", "tel:79246536523", "7924653652#",
+                                 "79246536 52 x", "+7 924 653-65-2З"])
+def test_a_letter_is_refused_not_dropped(bad: str) -> None:
+    """``7924653652x`` used to become ``77924653652``: the letters were silently dropped."""
+    with pytest.raises(UsageError, match=re.escape(f"not a Russian phone number: {bad!r}")):
+        normalize_phone(bad)
 
 
 @shared_loop

@@ -198,7 +198,8 @@ def check_fault_bit(handle: SandboxHandle, row: str, job: str, tail: LogTail) ->
         hits: Counter[str] = Counter()
         for fault in handle_control_state(handle)["faults"]:
             hits[fault["kind"]] += fault["hits"]
-        assert hits["http500"] and hits["reset"], hits  # rarer ones may miss a short run
+        # 500s are frequent enough to hit every run; the rarer kinds may miss a short one
+        assert hits["http500"] and sum(hits.values()) > hits["http500"], hits
         assert handle.state()["build"] == "newer", "the redeploy did not happen"
         assert len(logins(handle)) >= 2, "no session expired during the run"
 

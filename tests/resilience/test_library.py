@@ -1,4 +1,5 @@
-"""The matrix cells run through the library (``flows.client.Vats``): one Chromium for the module.
+"""The matrix cells run through the library (``flows.client.Vats``) on pytest-playwright's one
+Chromium (``vats_host``: ``--tracing retain-on-failure`` keeps a failed cell's trace).
 
 Mid-run faults are injected from the job's own progress callback when half of the items are
 done; the start conditions (wrong password, confirmation code, UI variant) before the login.
@@ -8,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from flows.client import Vats
 from scraper.browser.host import BrowserHost
@@ -42,7 +42,7 @@ from tests.resilience.matrix import (
     trunk_fields,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = pytest.mark.browser
 
 LIBRARY_CELLS = [
     *[(row, "inventory") for row in ("http500", "throttle", "reset", "stall", "expiry",
@@ -55,11 +55,10 @@ LIBRARY_CELLS = [
 ]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def host() -> AsyncIterator[BrowserHost]:
+@pytest.fixture
+def host(vats_host: BrowserHost) -> BrowserHost:
     """One Chromium for every library cell; each cell gets its own context and login."""
-    async with BrowserHost() as browser:
-        yield browser
+    return vats_host
 
 
 def code_from(handle: SandboxHandle) -> Callable[[], Awaitable[str]]:

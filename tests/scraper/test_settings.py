@@ -8,10 +8,12 @@ never look at the environment themselves (``tests/test_environment.py`` holds th
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import cast
 
 import pytest
+from pydantic import ValidationError
 
 from scraper.audit import AuditLog, default_path
 from scraper.browser.host import BrowserHost
@@ -143,3 +145,60 @@ def test_settings_never_write_the_environment(clean_env: Path,
     AccountSettings(state_dir=clean_env / "other", password="p")
     ProcessSettings()
     assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize(("given", "address"), [
+    ("https://vpbx.mts.ru", "https://vpbx.mts.ru"), ("http://127.0.0.1:8480/", "http://127.0.0.1:8480"),
+    (" HTTPS://vpbx.mts.ru ", "https://vpbx.mts.ru"), ("http://[::1]:8480", "http://[::1]:8480"),
+    ("http://localhost", "http://localhost")])
+def test_an_address_is_scheme_host_and_port(clean_env: Path, given: str, address: str) -> None:
+    assert AccountSettings(address=given).address == address
+
+
+@pytest.mark.parametrize(("given", "why"), [
+    ("127.0.0.1:39085", "has no scheme"),            # used to be made https:// silently
+    ("vpbx.mts.ru", "has no scheme"),
+    ("htp://vpbx.mts.ru", "has the scheme 'htp'"),
+    ("ftp://vpbx.mts.ru", "has the scheme 'ftp'"),
+    ("https://vpbx .mts.ru", "has a space in it"),
+    ("https://host/some/path", "has something after the host"),  # waited 62 s for a login page
+    ("https://host?x=1", "has something after the host"),
+    ("https://host:99999", "has no valid host[:port]"),
+    ("https://host:", "has no valid host[:port]"),
+    ("https://", "has no valid host[:port]"),
+    ("", "is empty")])
+def test_a_wrong_address_is_refused_with_the_form_it_wants(clean_env: Path, given: str,
+                                                           why: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        AccountSettings(address=given)
+    message = refused.value.errors()[0]["msg"]
+    assert why in message and "write http(s)://host[:port]" in message
+
+
+def test_credentials_in_an_address_are_refused_without_being_repeated(clean_env: Path) -> None:
+    with pytest.raises(ValidationError) as refused:
+        AccountSettings(address="https://user:s3cret@vpbx.mts.ru")
+    assert "user name" in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+def test_the_environment_address_is_checked_too(clean_env: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VATS_ADDRESS", "127.0.0.1:8480")
+    with pytest.raises(ValidationError, match="has no scheme"):
+        AccountSettings()
+
+
+def test_a_display_and_the_columns(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "COLUMNS", "VATS_SANDBOX_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    settings = ProcessSettings()
+    assert settings.columns is None and settings.vats_sandbox_password is None
+    assert settings.has_display == (not sys.platform.startswith("linux"))
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("VATS_SANDBOX_PASSWORD", "p")
+    settings = ProcessSettings()
+    assert settings.has_display and settings.columns == 80
+    assert settings.vats_sandbox_password is not None
+    monkeypatch.setenv("COLUMNS", "wide")  # not a number: as if unset, never an error
+    assert ProcessSettings().columns is None

@@ -2,7 +2,7 @@
 
 Why a model of its own (not the schema registry): a derived layout knows less than a schema —
 slot kinds instead of declared types, no field names in obfuscated output — and says where each
-fact came from. ``to_schema`` turns it into the json-form.md schema format the codec reads.
+fact came from. ``to_schema`` turns it into the schema-file format the codec reads (docs/schema-format.md).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class DerivedBuild:
         return None
 
     def to_schema(self) -> dict[str, Any]:
-        """The derived classes in the json-form.md schema format (built-ins and arrays left
+        """The derived classes in the schema-file format (built-ins and arrays left
         out: the codec knows them). Unnamed slots are ``f0``, ``f1``…; a ``numeric`` slot is
         declared ``double`` (reads any number), Object slots ``java.lang.Object``."""
         schema: dict[str, Any] = {"$comment": (

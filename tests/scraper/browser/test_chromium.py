@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,11 +57,27 @@ def test_configured_browser_wins(nowhere: Path, monkeypatch: pytest.MonkeyPatch)
     assert chromium.find_chromium(nowhere / "missing", headless=True) == mine  # logged, skipped
 
 
-def test_headed_run_refuses_a_headless_shell(nowhere: Path) -> None:
+def test_headed_run_refuses_a_headless_shell(nowhere: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":99")
     shell = _exe(nowhere / "lib/chromium-headless-shell")
     with pytest.raises(UsageError, match="headless shell"):
         chromium.launch_options(headless=False, executable=str(shell))
     assert chromium.launch_options(headless=True, executable=str(shell))["executable_path"] == str(shell)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a display is a Linux matter")
+def test_headed_run_without_a_display_is_refused_before_a_launch(
+        nowhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It used to launch, fail, launch again and print Playwright's hundred-line log."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    full = _exe(nowhere / "usr/bin/chromium")
+    with pytest.raises(UsageError, match=r"needs a display, and there is none.*xvfb-run vats --headed"):
+        chromium.launch_options(headless=False, executable=str(full))
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert chromium.launch_options(headless=False, executable=str(full))["headless"] is False
+    assert chromium.launch_options(headless=True, executable=str(full))["headless"] is True
 
 
 def test_flags_for_a_root_container() -> None:

@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from aiohttp import web
 
@@ -27,9 +26,11 @@ from scraper.browser.debug import DebugRecorder
 from scraper.browser.redact import Redactor
 from scraper.errors import UsageError
 from scraper.gwt.escapes import escape_response_string, quote_request_string
-from tests.conftest import headless_browser, serve
+from tests.conftest import serve
 from tests.scraper.browser.test_redact import forms_of
 
+#: ``browser`` is pytest-playwright's; its contexts are opened here (``browser.new_context``), so
+#: pytest's own ``--tracing`` never takes the trace the recorder starts
 pytestmark = pytest.mark.browser
 
 LOGIN = "+7-9000000000"
@@ -88,27 +89,6 @@ async def cabinet() -> AsyncIterator[str]:
     app.router.add_post("/vpbxGwt/dispatcher", servlet)
     async with serve(app) as url:
         yield url
-
-
-def chromium_children() -> list[psutil.Process]:
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "chrom" in child.name().lower() or "headless_shell" in child.name():
-                found.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return found
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    """A fresh headless Chromium; afterwards, no Chromium process of ours is left."""
-    async with headless_browser() as browser:
-        yield browser
-    assert not browser.is_connected()
-    _gone, alive = psutil.wait_procs(chromium_children(), timeout=5)
-    assert not alive, alive
 
 
 class RawKeepingRedactor(Redactor):
@@ -183,12 +163,12 @@ def centre(box: dict[str, float]) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
-async def test_failed_flow_leaves_masked_screenshots_and_a_trace_without_secrets(tmp_path):
+async def test_failed_flow_leaves_masked_screenshots_and_a_trace_without_secrets(tmp_path, browser):
     debug_dir = tmp_path / "debug"
     raw_copy = tmp_path / "raw-trace.zip"
     redactor = RawKeepingRedactor(SECRETS, raw_copy)
     recorder = DebugRecorder(debug_dir, redactor, trace="on-failure")
-    async with cabinet() as url, chromium() as browser:
+    async with cabinet() as url:
         context = await browser.new_context()
         await recorder.start(context)
         page = await context.new_page()
@@ -234,9 +214,9 @@ async def test_failed_flow_leaves_masked_screenshots_and_a_trace_without_secrets
     assert all(redactor.data_count(data)[1] == 0 for data in kept.values())
 
 
-async def test_trace_modes_and_disabled_recorder(tmp_path):
+async def test_trace_modes_and_disabled_recorder(tmp_path, browser):
     redactor = Redactor(SECRETS)
-    async with cabinet() as url, chromium() as browser:
+    async with cabinet() as url:
         async def run(recorder: DebugRecorder, *, failed: bool) -> Path | None:
             context = await browser.new_context()
             try:
@@ -276,14 +256,13 @@ def test_unknown_trace_mode_is_a_usage_error(tmp_path):
         DebugRecorder(tmp_path, Redactor(), trace="sometimes")
 
 
-async def test_artifact_failures_never_raise(tmp_path):
+async def test_artifact_failures_never_raise(tmp_path, browser):
     """A closed page or context must not turn a flow's own error into a debugging error."""
-    async with chromium() as browser:
-        context = await browser.new_context()
-        recorder = DebugRecorder(tmp_path, Redactor(SECRETS), trace="always")
-        await recorder.start(context)
-        page = await context.new_page()
-        await context.close()
-        assert await recorder.step(page, "gone") is None
-        assert await recorder.finish(context, failed=True) is None
+    context = await browser.new_context()
+    recorder = DebugRecorder(tmp_path, Redactor(SECRETS), trace="always")
+    await recorder.start(context)
+    page = await context.new_page()
+    await context.close()
+    assert await recorder.step(page, "gone") is None
+    assert await recorder.finish(context, failed=True) is None
     assert list(tmp_path.iterdir()) == []

@@ -48,6 +48,29 @@ async def test_host_closes_everything():
     assert_no_new_chromium(before)
 
 
+async def test_a_host_around_someone_elses_browser_closes_only_its_contexts(browser):
+    """``BrowserHost.around`` (pytest-playwright's browser, tests/conftest.py's ``vats_host``):
+    nothing is launched or closed but the contexts opened through it, and those are opened by
+    the given callable (pytest-playwright's ``new_context``, which records traces)."""
+    from scraper.errors import UsageError
+
+    opened = []
+
+    async def open_context(**options):
+        opened.append(options)
+        return await browser.new_context(**options)
+
+    host = BrowserHost.around(browser, new_context=open_context)
+    assert await host.start() is host and host.browser is browser
+    context = await host.new_context(locale="ru-RU")
+    await (await context.new_page()).set_content("<p>hi</p>")
+    assert opened == [{"locale": "ru-RU"}] and context in browser.contexts
+    with pytest.raises(UsageError, match="ca-cert"):
+        await host.new_context(ignore_https_errors=True)
+    await host.close()
+    assert context not in browser.contexts and browser.is_connected()
+
+
 async def test_host_closes_on_error():
     before = chromium_pids()
     with pytest.raises(ZeroDivisionError):

@@ -26,7 +26,7 @@ from scraper.errors import FlowError, NotGwtAnswerError, SessionError
 from scraper.gwt import Instance, Param, Request
 from scraper.profile import MTS, CabinetProfile
 from scraper.settings import AccountSettings
-from tests.conftest import browser_host, serve
+from tests.conftest import serve
 
 ROOT = Path(scraper.__file__).parent
 #: names only the MTS cabinet uses: its servlet path, identify lines, Spring's login field, the
@@ -211,9 +211,9 @@ async def cabinet() -> AsyncIterator[str]:
 
 
 @pytest.mark.browser
-async def test_a_session_captures_and_learns_under_its_profiles_gwt_path():
-    async with browser_host() as host, cabinet() as url:
-        session = _session(OTHER, host, address=url)
+async def test_a_session_captures_and_learns_under_its_profiles_gwt_path(vats_host):
+    async with cabinet() as url:
+        session = _session(OTHER, vats_host, address=url)
         async with session:
             other = session.capture.expect(lambda e: e.servlet == "FooService")
             await session.goto("/org/42/")

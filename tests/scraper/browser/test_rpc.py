@@ -2,7 +2,6 @@
 
 import pytest
 
-from fixtures.recorded.captures import GET_FORM, fill
 from scraper.browser.learned import Learned
 from scraper.browser.rpc import CallPolicy, RpcCaller
 from scraper.browser.transport import MockTransport, RawAnswer
@@ -16,6 +15,7 @@ from scraper.errors import (
 )
 from scraper.gwt import build_response, incompatible, parse_request
 from scraper.profile import MTS
+from vats_fixtures.recorded.captures import GET_FORM, fill
 
 REG = MTS.registry()
 BASE = "https://vpbx.mts.ru/vpbxGwt/"

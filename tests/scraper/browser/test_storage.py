@@ -172,3 +172,10 @@ def test_forget(state_home):
     forget_state(path)
     assert not path.exists()
     forget_state(path)  # twice is fine
+
+
+def test_a_folder_where_the_state_file_goes_is_ignored_with_a_warning(state_home, caplog):
+    path = state_path("https://vpbx.mts.ru", "+7-9000000000", state_home)
+    path.mkdir(parents=True)
+    assert load_state(path) is None
+    assert "not a regular file" in caplog.text

@@ -22,7 +22,6 @@ from typing import Any
 import psutil
 import pytest
 
-from fixtures.sandbox.tls import make_certificate
 from flows.client import Vats
 from scraper.browser.host import DRIVER_NODE_OPTIONS, BrowserHost, load_certificates, spki_hash
 from scraper.browser.session import BrowserSession
@@ -35,6 +34,7 @@ from tests.conftest import (
     start_sandbox_process,
     stop_sandbox_process,
 )
+from vats_fixtures.sandbox.tls import make_certificate
 
 pytestmark = pytest.mark.browser
 
@@ -214,7 +214,7 @@ def test_cli_trusts_the_written_certificate_and_nothing_else(
 
 
 def test_cert_out_needs_tls(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "fixtures.sandbox", "--port", "0",
+    done = subprocess.run([sys.executable, "-m", "vats_fixtures.sandbox", "--port", "0",
                            "--cert-out", str(tmp_path / "cert.pem")],
                           cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 2 and "--cert-out needs --tls" in done.stderr

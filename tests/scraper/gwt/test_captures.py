@@ -1,9 +1,8 @@
-"""The real MTS payloads (captures.md §2–3) are golden rows: right service, method and values,
+"""The real MTS payloads (fixtures/recorded/captures.py) are golden rows: right service, method and values,
 and byte-for-byte rebuilding."""
 
 import pytest
 
-from fixtures.recorded.captures import ALL, CREATE_DEVICE, GET_FORM, LIST, REMOVE_DEVICE, fill
 from scraper.errors import DecodeError
 from scraper.gwt import (
     Boxed,
@@ -16,6 +15,7 @@ from scraper.gwt import (
     request_to_json,
 )
 from scraper.profile import MTS
+from vats_fixtures.recorded.captures import ALL, CREATE_DEVICE, GET_FORM, LIST, REMOVE_DEVICE, fill
 
 REG = MTS.registry()
 DISPATCHER = "ru.cti.vpbx.shared.services.DispatcherService"
@@ -37,7 +37,7 @@ def test_list_request():
     assert isinstance(model, Instance)
     assert model.get("enterpriseId") == 2585932453
     assert model.get("pageIndex") == 0 and model.get("pageSize") == 100
-    # slot 4 is a back-reference to the Boolean FALSE of slot 2 (spec §9.1)
+    # slot 4 is a back-reference to the Boolean FALSE of slot 2
     assert model.fields["deletionMarkFilter"] is model.fields["exactMatch"]
     assert model.get("deletionMarkFilter") is False
     assert isinstance(model.fields["migrationState"], EnumValue)
@@ -52,7 +52,7 @@ def test_list_filter_slot(token, expected):
 
 
 def test_list_filter_minus_one_is_rejected_like_gwt():
-    """-1 points at the request object itself; a genuine GWT server rejects it (spec §9.1)."""
+    """-1 points at the request object itself; a genuine GWT server rejects it."""
     with pytest.raises(DecodeError, match="cannot fill a slot declared java.lang.Boolean"):
         parse_request(fill(LIST, filter="-1"), REG)
 

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from scraper.errors import DecodeError, EncodeError
 from scraper.gwt.longs import LONG_MAX, LONG_MIN, decode_long, encode_long
 
-# genuine examples from spec.md §2.1 (vector v04)
+# genuine examples (GWT's own output, vector v04)
 GOLDEN = [
     (0, "A"), (1, "B"), (100, "Bk"), (127, "B_"), (128, "CA"), (10, "K"),
     (2583802013, "CaAbCd"), (2**32, "EAAAAA"), (2**53, "gAAAAAAAA"), (2**53 + 1, "gAAAAAAAB"),

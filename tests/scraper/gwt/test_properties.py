@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fixtures.recorded.captures import ALL, fill
 from scraper.errors import ProtocolError
 from scraper.gwt import (
     Boxed,
@@ -28,6 +27,7 @@ from scraper.gwt import (
 from scraper.gwt.builtins import BUILTINS
 from scraper.gwt.longs import LONG_MAX, LONG_MIN
 from scraper.profile import MTS
+from vats_fixtures.recorded.captures import ALL, fill
 
 REG = MTS.registry()
 #: the CI profile runs a modest count; ``VATS_FUZZ_EXAMPLES=100000`` is the long profile

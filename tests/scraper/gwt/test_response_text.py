@@ -1,4 +1,4 @@
-"""The response text layer: .concat chunks, "+"-joined strings, GWT 2.8 forms (spec §4)."""
+"""The response text layer: .concat chunks, "+"-joined strings, GWT 2.8 forms."""
 
 import math
 
@@ -12,7 +12,7 @@ REG = gwt_registry()
 
 
 def test_concat_chunking_matches_gwt_head_example():
-    """spec §4.3: GWT HEAD with chunk size 4 writes exactly this."""
+    """GWT HEAD's server writer with chunk size 4 writes exactly this."""
     text = "//OK[1004,2,1003,2].concat([1002,2,1001,2,1000],[2,5,1,[\"a\"],0],[7])"
     parts = split_response(text)
     assert parts.tokens == [1, 5, 2, 1000, 2, 1001, 2, 1002, 2, 1003, 2, 1004]

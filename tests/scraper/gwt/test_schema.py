@@ -7,9 +7,10 @@ from scraper.gwt import gwt_registry, parse_response
 from scraper.gwt.builtins import BUILTINS
 from scraper.gwt.crc import enum_crc
 from scraper.profile import MTS
-from tests.paths import VECTORS, require_shared
+from tests.paths import VECTORS
 
-# CRCs that spec.md and the vectors quote, against GWT's rule as computed by builtins.py
+# CRCs that the vectors (GWT's own output) and the captures quote, against GWT's rule as computed
+# by builtins.py
 KNOWN = {
     "java.lang.Long": 4227064769, "java.lang.Integer": 3438268394, "java.lang.Boolean": 476441737,
     "java.lang.String": 2004016611, "java.lang.Double": 858496421,
@@ -35,7 +36,6 @@ def test_array_signatures_are_computed():
     assert reg.signature_for("[Ljava.lang.Object;") == "[Ljava.lang.Object;/945118441"
 
 
-@pytest.mark.skipif(not require_shared(), reason="../shared missing")
 def test_fields_follow_superclass_order():
     reg = gwt_registry()
     reg.load_schema_file(VECTORS / "schema.json")
@@ -92,7 +92,7 @@ def test_reconstructed_mts_classes_carry_gwt_rule_crcs():
     data = MTS.schema()
     jni = {"boolean": "Z", "int": "I"}
 
-    def sequence(name):  # spec §6: name, own fields, then the superclass's sequence
+    def sequence(name):  # GWT's rule: name, own fields, then the superclass's sequence
         parts = [name]
         while name in data:
             for field, type_name in data[name].get("fields", []):

@@ -11,9 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.sandbox import classes
-from fixtures.sandbox.gwtc import Options, compile_permutation, type_sets
-from fixtures.sandbox.javamodel import (
+from scraper.gwt.permutation import DerivedBuild, derive_permutation
+from scraper.gwt.permutation.model import NUMERIC_KINDS
+from vats_fixtures.sandbox import classes
+from vats_fixtures.sandbox.gwtc import Options, compile_permutation, type_sets
+from vats_fixtures.sandbox.javamodel import (
     PRIMITIVES,
     Field,
     JavaClass,
@@ -24,8 +26,6 @@ from fixtures.sandbox.javamodel import (
     erasure,
     jvm_name,
 )
-from scraper.gwt.permutation import DerivedBuild, derive_permutation
-from scraper.gwt.permutation.model import NUMERIC_KINDS
 
 _NUMERIC_JAVA = {"byte", "short", "int", "char", "float", "double"}
 
