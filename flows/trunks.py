@@ -137,6 +137,8 @@ class Inventory:
     #: known numbers that the filters leave out
     excluded_numbers: list[str] = field(default_factory=list)
     failures: dict[int, str] = field(default_factory=dict)  # abonent id → error
+    #: the phones of the trunk rows whose form could not be read (a partial inventory)
+    unread_phones: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts = {"trunks": len(self.trunks), "working": 0, "off": 0, "no-device": 0,
@@ -247,6 +249,8 @@ class _FormReader:
             raise  # the build, not this trunk: every other trunk would fail the same way
         except VatsError as exc:
             self.result.failures[row.abonent_id] = f"{type(exc).__name__}: {exc}"
+            if row.phone is not None:
+                self.result.unread_phones.append(row.phone)
             log.warning("could not read a trunk", extra={"abonent_id": row.abonent_id,
                                                          "error": str(exc)})
         self.done += 1

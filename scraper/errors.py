@@ -31,8 +31,12 @@ each branch names its consequence, so a caller knows what to do without reading 
     ├── FlowError                      [flow] a UI flow could not find what it needs
     ├── StorageError                   [storage] a file of ours (saved session) cannot be
     │                                  written or read
-    └── AuditError                     [audit] the audit log cannot be written: no new change
-                                       is started
+    ├── AuditError                     [audit] the audit log cannot be written: no new change
+    │                                  is started
+    ├── ConfigError                    [config] the accounts file is missing, unreadable or
+    │                                  invalid (carries the file and the offending key)
+    └── SinkError                      [sink-down, sink-gone, sink-refused] an event sink did
+                                       not take an event: retried later, or (gone) disabled
 
 Errors carry the service, method and offending token where they have them, so a user can act.
 
@@ -308,3 +312,37 @@ class AuditError(VatsError):
         self.path = path
         self.report = report
         super().__init__(message)
+
+
+class ConfigError(VatsError):
+    """The accounts file (``vats --config``) cannot be used; ``path`` names the file, ``where``
+    the offending key (``accounts[1].password``) when there is one."""
+
+    kind = "config"
+
+    def __init__(self, message: str, *, path: str | None = None, where: str | None = None) -> None:
+        self.path = path
+        self.where = where
+        prefix = f"{path}: " if path else ""
+        at = f"{where}: " if where else ""
+        super().__init__(prefix + at + message)
+
+
+class SinkError(VatsError):
+    """An event sink did not take an event. ``kind`` says what the deliverer does:
+
+    ``sink-down``    the sink is unreachable or failed (timeout, 5xx, broker down): retried with
+                     backoff, or after ``retry_after`` seconds when the sink said so;
+    ``sink-refused`` the sink answered that it will not take this event (a 4xx other than 410):
+                     retried with backoff too, as the fix is on the receiver's side;
+    ``sink-gone``    the endpoint is gone for good (webhook 410): the sink is disabled.
+    """
+
+    kind = "sink-down"
+
+    def __init__(self, message: str, *, sink: str, kind: str = "sink-down",
+                 retry_after: float | None = None, status: int | None = None) -> None:
+        self.sink = sink
+        self.retry_after = retry_after
+        self.status = status
+        super().__init__(f"sink {sink}: {message}", kind=kind)

@@ -206,3 +206,17 @@ async def serve(app: Any) -> AsyncIterator[str]:
 def account_settings(handle: SandboxHandle, **overrides: Any) -> Any:
     """``AccountSettings`` for a sandbox (saved sessions where ``VATS_STATE_DIR`` says)."""
     return handle.settings(**overrides)
+
+
+# --- a real RabbitMQ broker (tests/flows/watch/sinks), one per test session ----------------------
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A private RabbitMQ node (vats_fixtures.rabbitmq: its own ports, epmd and files), started
+    once (about 5 s) and stopped after the session. Without rabbitmq-server the tests that use
+    it fail, naming scripts/setup, which installs it."""
+    from vats_fixtures.rabbitmq import rabbitmq_broker
+
+    with rabbitmq_broker(tmp_path_factory.mktemp("rabbitmq")) as broker:
+        yield broker

@@ -261,6 +261,126 @@ def audit(
     audit_command(ctx.obj, limit=limit, fmt=fmt, account=account)
 
 
+FormatOption = Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                           help="table, json or jsonl.")]
+
+
+def _table_formats(fmt: str) -> None:
+    from flows.cli.output import choose_format
+
+    with usage_errors():
+        choose_format(fmt, None, ("table", "json", "jsonl"))
+
+
+@command()
+@global_options
+def accounts(
+    ctx: typer.Context,
+    check: Annotated[bool, typer.Option(
+        "--check/--no-check",
+        help="Log in to each account and count its trunks (default), or only list them.")] = True,
+    fmt: FormatOption = "table",
+) -> None:
+    """List the accounts of the accounts file (--config) and check each: log in, print its
+    enterprise and trunk count. Exit status 1 when an account fails its check."""
+    from flows.cli.watch_cmds import accounts_command
+
+    _table_formats(fmt)
+    accounts_command(ctx.obj, check=check, fmt=fmt)
+
+
+@command()
+@global_options
+def watch(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option(
+        "--once", help="One cycle of every account, deliver its events, exit (status 1 when an "
+                       "account failed or an event is left undelivered).")] = False,
+    parallel: Annotated[int | None, typer.Option(
+        "--parallel", metavar="N",
+        help="Accounts read at once, 1-64 (default: the file's parallel, else 2).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", metavar="PORT",
+        help="Serve Prometheus metrics (/metrics) and /healthz on this port (0: any free).")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(
+        "--metrics-host", metavar="HOST", help="Address the metrics server binds.")
+    ] = "127.0.0.1",
+    deliver_timeout: Annotated[float, typer.Option(
+        "--deliver-timeout", metavar="SECONDS",
+        help="With --once: how long to keep delivering before exiting (what is left stays "
+             "in the outbox).")] = 30.0,
+) -> None:
+    """Watch the accounts of the accounts file: inventories on each account's schedule,
+    snapshots in SQLite, changes as CloudEvents to every sink (docs/watch.md). SIGTERM
+    finishes the current writes and exits 0."""
+    from flows.cli.watch_cmds import watch_command
+
+    watch_command(ctx.obj, once=once, parallel=parallel, metrics_port=metrics_port,
+                  metrics_host=metrics_host, deliver_timeout=deliver_timeout)
+
+
+@command()
+@global_options
+def history(
+    ctx: typer.Context,
+    phone: Annotated[str, typer.Argument(metavar="NUMBER", help="The trunk's phone.")],
+    account: Annotated[str | None, typer.Option(
+        "--account", metavar="NAME", help="Only this account of the file.")] = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """Every change of one trunk the watch saw, oldest first, with when (exit 1: none)."""
+    from flows.cli.watch_cmds import history_command
+
+    _table_formats(fmt)
+    history_command(ctx.obj, phone, account=account, fmt=fmt)
+
+
+@command()
+@global_options
+def diff(
+    ctx: typer.Context,
+    start: Annotated[int | None, typer.Argument(
+        metavar="[FROM]", help="The older snapshot's number (default: the one before TO).")
+    ] = None,
+    end: Annotated[int | None, typer.Argument(
+        metavar="[TO]", help="The newer snapshot's number (default: the last).")] = None,
+    account: Annotated[str | None, typer.Option(
+        "--account", metavar="NAME",
+        help="The account (needed when the file has several).")] = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """What changed between two snapshots of an account (by default the last two)."""
+    from flows.cli.watch_cmds import diff_command
+
+    _table_formats(fmt)
+    diff_command(ctx.obj, account=account, start=start, end=end, fmt=fmt)
+
+
+@command()
+@global_options
+def events(
+    ctx: typer.Context,
+    pending: Annotated[bool, typer.Option(
+        "--pending", help="Only events some sink has not received yet.")] = False,
+    sink: Annotated[str | None, typer.Option(
+        "--sink", metavar="NAME", help="Only this sink's deliveries.")] = None,
+    account: Annotated[str | None, typer.Option(
+        "--account", metavar="NAME", help="Only this account's events.")] = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="The newest N.")] = 100,
+    enable: Annotated[str | None, typer.Option(
+        "--enable", metavar="SINK",
+        help="Enable a sink the watch disabled (a webhook that answered 410) and exit.")] = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """What the watch emitted, with each sink's delivery (pending, delivered, returned)."""
+    from flows.cli.watch_cmds import events_command
+
+    _table_formats(fmt)
+    events_command(ctx.obj, pending=pending, sink=sink, account=account, limit=limit, fmt=fmt,
+                   enable=enable)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="vats")

@@ -52,6 +52,7 @@ class CliState:
     verbose: int
     transport: str | None = None
     schemas: list[Path] = field(default_factory=list)
+    config: Path | None = None
 
 
 def _bare_flags(params: list[Any]) -> list[Any]:
@@ -124,6 +125,10 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         "--schema", exists=True, dir_okay=False, metavar="FILE", rich_help_panel=GLOBAL_PANEL,
         help="A schema file naming slots of the live layouts (e.g. the derived schema a drift "
              "report points at, with your names); repeatable.")], None),
+    "config": (Annotated[Path | None, _global(
+        "--config", metavar="FILE",
+        help="The accounts file of vats accounts/watch/history/diff/events (TOML; default "
+             "accounts.toml in the user config dir, e.g. ~/.config/vats).")], None),
     "no_reuse": (Annotated[bool, _global(
         "--no-reuse", help="Do not reuse or save the logged-in session.")], False),
     "verbose": (Annotated[int, typer.Option(
@@ -161,7 +166,7 @@ def new_state(values: dict[str, Any]) -> CliState:
                     trace=values["trace"], chromium=values["chromium"],
                     ca_cert=values["ca_cert"], reuse=not values["no_reuse"],
                     verbose=values["verbose"], transport=values["transport"],
-                    schemas=list(values["schema"] or []))
+                    schemas=list(values["schema"] or []), config=values["config"])
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -253,21 +258,21 @@ def usage_errors() -> Iterator[None]:
 def settings_for(state: CliState, **overrides: Any) -> AccountSettings:
     """The account's settings: ``overrides`` > options > ``VATS_*`` > defaults; then, when no
     password came with them, one from stdin or a prompt."""
-    values = _option_values(state, overrides)
-    settings = _validated(values)
+    values = option_values(state, overrides)
+    settings = validated_settings(values)
     if settings.password is None:
         password = read_password(state)
         if password is not None:
-            settings = _validated({**values, "password": password})
+            settings = validated_settings({**values, "password": password})
     return settings
 
 
 def local_settings(state: CliState) -> AccountSettings:
     """The settings for a command that never logs in (``vats audit``): no password asked."""
-    return _validated(_option_values(state, {}))
+    return validated_settings(option_values(state, {}))
 
 
-def _option_values(state: CliState, overrides: dict[str, Any]) -> dict[str, Any]:
+def option_values(state: CliState, overrides: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {
         "headless": not state.headed, "slow_mo_ms": state.slow_mo, "trace": state.trace,
         "reuse_session": state.reuse,
@@ -284,7 +289,7 @@ def _option_values(state: CliState, overrides: dict[str, Any]) -> dict[str, Any]
     return values
 
 
-def _validated(values: dict[str, Any]) -> AccountSettings:
+def validated_settings(values: dict[str, Any]) -> AccountSettings:
     try:
         return AccountSettings(**values)
     except ValidationError as exc:
