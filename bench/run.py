@@ -29,11 +29,13 @@ BENCHES = [
     ("Sandbox: RPC/s served (no injected latency)", "bench/sandbox_rps.py", []),
     ("Bulk change of 200 trunks with a fault in the middle (report = audit = state)",
      "bench/bulk_fault.py", ["--fault", "reset-after"]),
+    ("vats watch: one cycle of 10 accounts × 200 trunks at --parallel 1, 2, 4; memory",
+     "bench/watch.py", []),
 ]
 QUICK_ARGS = {"bench/inventory.py": ["--quick"], "bench/codec.py": ["--rows", "5000"],
               "bench/derive.py": ["--mb", "0.5", "--runs", "2"],
               "bench/sandbox_rps.py": ["--calls", "1000"],
-              "bench/bulk_fault.py": ["--abonents", "200"]}
+              "bench/bulk_fault.py": ["--abonents", "200"], "bench/watch.py": ["--quick"]}
 
 
 def machine() -> str:

@@ -21,7 +21,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 DEFAULT_ADDRESS = "https://vpbx.mts.ru"
 ADDRESS_FORM = "http(s)://host[:port], e.g. https://vpbx.mts.ru or http://127.0.0.1:8480"
@@ -154,3 +154,21 @@ class ProcessSettings(BaseSettings):
     @property
     def playwright_root(self) -> Path:
         return self.playwright_browsers_path or Path.home() / ".cache/ms-playwright"
+
+
+def _environment() -> dict[str, str]:
+    """The whole process environment, as pydantic-settings reads it (names as written)."""
+    source = EnvSettingsSource(ProcessSettings, case_sensitive=True)
+    return {name: value for name, value in source.env_vars.items() if value is not None}
+
+
+def named_variable(name: str) -> str | None:
+    """The value of a variable the user named in a file of theirs (the accounts file's
+    ``password_env``, ``secret_env``, ``url_env``): read here like every other, empty = unset."""
+    return _environment().get(name) or None
+
+
+def child_environment(**changes: str) -> dict[str, str]:
+    """The environment a child process gets: this process's with ``changes`` (a copy: nothing
+    is written back)."""
+    return {**_environment(), **changes}

@@ -55,6 +55,8 @@ def account_settings(state: CliState, entry: AccountEntry) -> AccountSettings:
                   concurrency=entry.concurrency)
     if entry.ca_cert is not None:
         values["ca_cert"] = entry.ca_cert
+    if entry.transport is not None:
+        values["transport"] = entry.transport
     return validated_settings(values)
 
 

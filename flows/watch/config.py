@@ -22,7 +22,6 @@ working directory. The minimal form (README, "Watching accounts")::
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from contextvars import ContextVar
@@ -40,7 +39,7 @@ from pydantic_settings import (
 )
 
 from scraper.errors import ConfigError
-from scraper.settings import DEFAULT_ADDRESS, check_address
+from scraper.settings import DEFAULT_ADDRESS, check_address, named_variable
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -91,6 +90,8 @@ class AccountEntry(_Entry):
     every: timedelta = DEFAULT_EVERY
     ca_cert: Path | None = None
     concurrency: int = Field(4, ge=1, le=64)
+    #: how reads are replayed (``--transport``): unset = the run's default (``page``)
+    transport: Literal["page", "request"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -120,7 +121,7 @@ class AccountEntry(_Entry):
     def password(self) -> str:
         """The password from its variable or file; ``ConfigError`` says which one is missing."""
         if self.password_env is not None:
-            value = os.environ.get(self.password_env)
+            value = named_variable(self.password_env)
             if not value:
                 raise ConfigError(f"the environment variable {self.password_env} is not set",
                                   where=f"account {self.name}: password_env")
@@ -160,7 +161,7 @@ class WebhookSinkConfig(_SinkEntry):
     ca_cert: Path | None = None
 
     def secret(self) -> str:
-        value = os.environ.get(self.secret_env)
+        value = named_variable(self.secret_env)
         if not value:
             raise ConfigError(f"the environment variable {self.secret_env} is not set",
                               where=f"sink {self.name}: secret_env")
@@ -181,7 +182,7 @@ class RabbitSinkConfig(_SinkEntry):
     queue: str | None = None
 
     def url(self) -> str:
-        value = os.environ.get(self.url_env)
+        value = named_variable(self.url_env)
         if not value:
             raise ConfigError(f"the environment variable {self.url_env} is not set",
                               where=f"sink {self.name}: url_env")

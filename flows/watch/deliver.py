@@ -89,17 +89,22 @@ class Deliverer:
             due = self.store.next_attempt(self.name) or 0.0
             if due > time.time():
                 return due - time.time()
-            for item in batch:
-                if stop.is_set() or not await self.send(item):
-                    break
-            else:
-                continue
+            done: dict[int, str] = {}
+            try:
+                for item in batch:
+                    if stop.is_set() or not await self.send(item, done):
+                        break
+                else:
+                    continue
+            finally:
+                self.store.mark_done(self.name, done)  # one commit a batch; a crash resends
             if self.disabled:
                 return None
         return None
 
-    async def send(self, item: Delivery) -> bool:
-        """One event; False when the sink failed (the event is retried later, in order)."""
+    async def send(self, item: Delivery, done: dict[int, str]) -> bool:
+        """One event, recorded in ``done``; False when the sink failed (the event is retried
+        later, in order)."""
         event = item.event
         outgoing = OutgoingEvent(
             id=event.id, type=event.type, source=str(event.body.get("source", "")),
@@ -113,7 +118,7 @@ class Deliverer:
         except SinkError as exc:
             await self._failed(item, exc)
             return False
-        self.store.mark_done(self.name, event.seq, sent)
+        done[event.seq] = sent
         if sent == "returned":
             self.metrics.delivery_failed(self.name, "returned")
             log.warning("the broker returned an event: no queue is bound for its type",

@@ -2,9 +2,10 @@
 
 Why it is shaped like this:
 
-* one browser for every account and one context per account (``Vats`` on a shared
-  ``BrowserHost``), kept open between cycles so sessions are reused, at most ``parallel``
-  inventories at once — the one bound of the watcher, here;
+* the inventories run in an ``Engine`` (flows/watch/engine.py): in this process, one browser
+  for every account and one context per account kept open between cycles so sessions are
+  reused — or on workers; at most ``parallel`` inventories at once — the one bound of the
+  watcher, here. Diffing, the store and the outbox stay here whatever the engine;
 * an account's failure (a refused password, a cabinet that is down, a drift stop) is an
   ``vats.account.failed`` event and one log line; its client is closed and opened afresh next
   time, and the watch goes on;
@@ -30,15 +31,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flows.client import Vats
-from flows.trunks import Inventory
 from flows.watch.config import AccountEntry
 from flows.watch.deliver import Deliverer
+from flows.watch.engine import AccountInventory, Engine, LocalEngine, describe
 from flows.watch.events import (
     ACCOUNT_FAILED,
     ACCOUNT_RECOVERED,
     Change,
-    TrunkState,
     cloud_event,
     diff,
     merge_unread,
@@ -54,6 +53,11 @@ log = logging.getLogger(__name__)
 
 #: how often the scheduler wakes without anything due (heartbeat for /healthz)
 TICK_S = 5.0
+#: an account whose next cycle is further off than this gives its browser context back between
+#: cycles (its saved session makes the next one log in no more); a closer one keeps it open:
+#: reopening costs a context, the app's start and a UI walk (bench/watch.py: ~270 MB of
+#: renderers for 10 accounts held open)
+KEEP_OPEN_S = 120.0
 
 
 class _Stopping(Exception):
@@ -67,7 +71,6 @@ class AccountRun:
     entry: AccountEntry
     due: float = 0.0  # time.monotonic() of the next cycle
     running: bool = False
-    client: Vats | None = None
     last: Cycle | None = None
 
 
@@ -89,18 +92,25 @@ class Watcher:
     """Runs the accounts of an accounts file against one store and its sinks' deliverers."""
 
     def __init__(self, accounts: list[AccountEntry], store: Store, deliverers: list[Deliverer], *,
-                 settings_for: Callable[[AccountEntry], AccountSettings], host: BrowserHost,
-                 parallel: int = 2, metrics: WatchMetrics | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 engine: Engine | None = None,
+                 settings_for: Callable[[AccountEntry], AccountSettings] | None = None,
+                 host: BrowserHost | None = None, parallel: int = 2,
+                 metrics: WatchMetrics | None = None, redactor: Redactor | None = None) -> None:
+        """``engine`` runs the inventories; without one, a ``LocalEngine`` on ``host`` (or a
+        browser of its own) with ``settings_for`` each account."""
         self.runs = [AccountRun(entry) for entry in accounts]
         self.store = store
         self.deliverers = deliverers
-        self.settings_for = settings_for
-        self.host = host
+        self.redactor = redactor or Redactor()
+        if engine is None:
+            if settings_for is None:
+                raise TypeError("give an engine, or settings_for for the local one")
+            engine = LocalEngine(host or BrowserHost(), settings_for, self.redactor)
+        self.engine = engine
         self.slots = asyncio.Semaphore(parallel)
         self.metrics = metrics or WatchMetrics()
-        self.redactor = redactor or Redactor()
         self.report = WatchReport()
+        self.once = False
 
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None,
                   deliver_timeout: float = 30.0) -> WatchReport:
@@ -108,6 +118,7 @@ class Watcher:
         of its events (at most ``deliver_timeout`` seconds; what is left stays pending)."""
         stop = stop or asyncio.Event()
         delivering = asyncio.Event()
+        self.once = once
         try:
             await self._run(stop, delivering, once=once, deliver_timeout=deliver_timeout)
         except BaseExceptionGroup as group:
@@ -119,7 +130,7 @@ class Watcher:
 
     async def _run(self, stop: asyncio.Event, delivering: asyncio.Event, *, once: bool,
                    deliver_timeout: float) -> None:
-        async with self.host, asyncio.TaskGroup() as group:
+        async with self.engine, asyncio.TaskGroup() as group:
             for deliverer in self.deliverers:
                 group.create_task(deliverer.run(delivering))
             try:
@@ -129,7 +140,6 @@ class Watcher:
             finally:
                 delivering.set()
                 self._notify()
-                await self._close_clients()
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -183,45 +193,26 @@ class Watcher:
                 self.metrics.cycle_started(name)
                 log.info("reading account", extra={"account": name})
                 try:
-                    inventory = await self._inventory(run)
+                    inventory = await self.engine.inventory(run.entry)
                 except Exception as exc:  # noqa: BLE001 - any failure of one account is its event
-                    await self._drop_client(run)
+                    await self.engine.forget(run.entry)
                     cycle, events = self._record_failure(run, started, exc)
                 else:
                     cycle, events = self._record_snapshot(run, started, inventory)
                 self._finished(run, cycle, events, time.monotonic() - clock)
+                if self.once or run.entry.every.total_seconds() > KEEP_OPEN_S:
+                    await self.engine.release(run.entry)
         finally:
             run.running = False
             run.due = next_due(run.due, run.entry.every.total_seconds(), time.monotonic())
 
-    async def _inventory(self, run: AccountRun) -> Inventory:
-        if run.client is None:
-            client = Vats(settings=self.settings_for(run.entry), host=self.host,
-                          redactor=self.redactor)
-            await client.__aenter__()
-            run.client = client
-        return await run.client.trunks()
-
-    async def _drop_client(self, run: AccountRun) -> None:
-        client, run.client = run.client, None
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aclose(failed=True)
-
-    async def _close_clients(self) -> None:
-        for run in self.runs:
-            if run.client is not None:
-                client, run.client = run.client, None
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(client.aclose())
-
     def _record_snapshot(self, run: AccountRun, started: str,
-                         inventory: Inventory) -> tuple[Cycle, list[StoredEvent]]:
+                         inventory: AccountInventory) -> tuple[Cycle, list[StoredEvent]]:
         name = run.entry.name
         previous = self.store.last_cycle(name, with_states=True)
         before = self.store.states(previous) if previous is not None else None
-        read = {trunk.phone: TrunkState.of(trunk) for trunk in inventory.trunks}
-        unread = sorted(set(inventory.unread_phones))
+        read = {trunk.phone: trunk for trunk in inventory.trunks}
+        unread = inventory.unread
         states = merge_unread(before, read, unread)
         changes = diff(before, states, unread)
         when = datetime.now(UTC)
@@ -241,8 +232,8 @@ class Watcher:
     def _record_failure(self, run: AccountRun, started: str,
                         exc: Exception) -> tuple[Cycle, list[StoredEvent]]:
         name = run.entry.name
-        kind = exc.kind if isinstance(exc, VatsError) else type(exc).__name__
-        message = self.redactor.text(f"{type(exc).__name__}: {exc}")
+        kind, description = describe(exc)
+        message = self.redactor.text(description)
         if not isinstance(exc, VatsError):
             log.error("unexpected failure of an account", exc_info=exc, extra={"account": name})
         when = datetime.now(UTC)

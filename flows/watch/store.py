@@ -254,10 +254,16 @@ class Store:
             "ORDER BY event LIMIT 1", (sink,)).fetchone()
         return None if row is None else float(row[0])
 
-    def mark_done(self, sink: str, event: int, status: str = "delivered") -> None:
+    def mark_done(self, sink: str, events: dict[int, str]) -> None:
+        """Each event (seq → "delivered" or "returned") taken by the sink, in one transaction:
+        a batch costs one commit, not one per event."""
+        if not events:
+            return
         with self.transaction() as db:
-            db.execute("UPDATE deliveries SET status = ?, done_at = ?, attempts = attempts + 1 "
-                       "WHERE sink = ? AND event = ?", (status, now_iso(), sink, event))
+            db.executemany(
+                "UPDATE deliveries SET status = ?, done_at = ?, attempts = attempts + 1 "
+                "WHERE sink = ? AND event = ?",
+                [(status, now_iso(), sink, seq) for seq, status in events.items()])
 
     def mark_failed(self, sink: str, event: int, error: str, next_at: float) -> None:
         with self.transaction() as db:

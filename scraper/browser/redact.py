@@ -198,6 +198,10 @@ def _bytes_trie_pattern(words: Iterable[bytes]) -> bytes:
 
 
 _MERGE_AFTER = 64  # secrets in the small pattern before it is merged into the big one
+#: texts up to this long are scanned (``Redactor._scan``), longer ones (traces, captures) go
+#: through the compiled pattern, whose cost is its compile, not the text
+_SCAN_LIMIT = 4096
+_KEY = MIN_SECRET_LENGTH  # every form is at least as long as the shortest secret
 
 
 class Redactor:
@@ -217,6 +221,10 @@ class Redactor:
         self._settled = 0  # secrets covered by _text_pattern
         self._forms: dict[str, set[str]] = {}
         self._data_pattern: re.Pattern[bytes] | None = None
+        self._known: set[str] = set()
+        # the short-text view: every form by its first characters (``_scan_index``)
+        self._index: dict[str, list[str]] = {}
+        self._indexed = 0
         for secret in secrets:
             self.add(secret)
 
@@ -228,7 +236,8 @@ class Redactor:
             log.debug("value too short to redact safely: ignored (length %d)", len(secret))
             return
         with self._lock:
-            if secret not in self._secrets:
+            if secret not in self._known:
+                self._known.add(secret)
                 self._secrets.append(secret)
                 self._recent_forms = []
                 self._data_pattern = None
@@ -289,10 +298,47 @@ class Redactor:
             log.debug("byte redaction pattern built for %d secrets", len(self._secrets))
         return pattern
 
+    def _scan_index(self) -> dict[str, list[str]]:
+        """Every form of every secret under its first ``_KEY`` characters, longest first; grown
+        as secrets are added (never rebuilt: a watch adds thousands of SIP passwords)."""
+        with self._lock:
+            for secret in self._secrets[self._indexed:]:
+                for form in self._forms_of(secret):
+                    bucket = self._index.setdefault(form[:_KEY], [])
+                    if form not in bucket:
+                        bucket.append(form)
+                        bucket.sort(key=len, reverse=True)
+            self._indexed = len(self._secrets)
+            return self._index
+
+    def _scan(self, value: str) -> tuple[str, int]:
+        """Short texts (log lines, messages): a slide over the text with a dictionary lookup
+        per position — no pattern to compile, so a log line costs microseconds however many
+        secrets there are. Same result as the pattern: the longest form at the leftmost place."""
+        index = self._scan_index()
+        parts: list[str] = []
+        start = position = total = 0
+        end = len(value) - _KEY
+        while position <= end:
+            for form in index.get(value[position:position + _KEY], ()):
+                if value.startswith(form, position):
+                    parts += (value[start:position], MASK)
+                    position = start = position + len(form)
+                    total += 1
+                    break
+            else:
+                position += 1
+        if not total:
+            return value, 0
+        parts.append(value[start:])
+        return "".join(parts), total
+
     def text_count(self, value: str) -> tuple[str, int]:
         """``text`` plus the number of replacements made."""
-        if not value:
+        if not value or not self._secrets:
             return value, 0
+        if len(value) <= _SCAN_LIMIT:
+            return self._scan(value)
         pattern, recent_forms = self._text_parts()
         total = 0
         if pattern is not None:

@@ -8,6 +8,7 @@ a real JSONL file against the changes made.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -195,3 +196,25 @@ async def test_parallel_bounds_the_accounts_read_at_once(cabinets, vats_host, st
     report = await run.run(once=True)
     assert {c.outcome for c in report.cycles.values()} == {"ok"}
     assert metrics.peak == parallel
+
+
+async def test_a_cabinet_that_is_down_fails_that_account_only(cabinets, vats_host, store,
+                                                             tmp_path):
+    cabinets = {**cabinets, "east": dataclasses.replace(cabinets["east"], url="http://127.0.0.1:9")}
+    report = await cycle(cabinets, vats_host, store, tmp_path)
+    assert report.cycles["east"].outcome == "failed"
+    assert {report.cycles[n].outcome for n in ("north", "south")} == {"ok"}
+    failed = [e for e in read_jsonl(tmp_path / "log.jsonl") if e["type"] == ev.ACCOUNT_FAILED]
+    assert [e["source"] for e in failed] == ["urn:vats:account:east"]
+    assert failed[0]["data"]["error"]["kind"] == report.cycles["east"].error_kind
+
+
+async def test_once_gives_contexts_back_and_the_next_run_reuses_the_saved_sessions(
+        cabinets, vats_host, store, tmp_path):
+    run = watcher(cabinets, vats_host, store, [jsonl(tmp_path)])
+    await run.run(once=True)
+    assert run.engine.clients == {}  # released after each account's cycle
+    await cycle(cabinets, vats_host, store, tmp_path)  # a new watcher, as a new process would be
+    for name, cabinet in cabinets.items():
+        logins = [a for a in cabinet.audit() if (a["service"], a["method"]) == ("auth", "login")]
+        assert len(logins) == 1, (name, logins)

@@ -75,7 +75,7 @@ def test_cycles_are_numbered_per_account_and_states_are_shared_when_unchanged(st
 def test_delivery_marks_keep_order_and_survive_a_reopen(store, tmp_path):
     states = {p: trunk(p) for p in ("79990000001", "79990000002", "79990000003")}
     _, events = record(store, "main", states)
-    store.mark_done("a", events[0].seq)
+    store.mark_done("a", {events[0].seq: "delivered"})
     store.mark_failed("a", events[1].seq, "sink-down: x", next_at=123.0)
     store.close()
     again = Store(tmp_path / "watch.sqlite")
@@ -100,7 +100,7 @@ def test_disabled_sinks_are_remembered(store):
 def test_history_and_pending_queries(store):
     _, first = record(store, "main", {"79990000001": trunk("79990000001")})
     _, second = record(store, "main", {"79990000001": trunk("79990000001", blocked=True)})
-    store.mark_done("a", first[0].seq)
+    store.mark_done("a", {first[0].seq: "delivered"})
     history = store.events(subject="79990000001")
     assert [e.type for e, _ in history] == ["vats.trunk.appeared", "vats.flags.changed"]
     assert history[0][1] == {"a": "delivered", "b": "pending"}

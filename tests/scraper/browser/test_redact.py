@@ -281,3 +281,26 @@ def test_the_filter_survives_the_redactors_own_debug_records():
         logger.removeHandler(handler)
         logger.setLevel(old_level)
     assert "pattern built" in stream.getvalue()
+
+
+def test_short_texts_are_scanned_with_the_same_result_as_the_pattern():
+    """Log lines take the scan (no compile), traces the pattern: both mask alike."""
+    import random
+
+    from scraper.browser import redact
+
+    rng = random.Random(5)
+    secrets = ["".join(rng.choice("ab&%+|\\\"' xyzА1") for _ in range(rng.randint(4, 12)))
+               for _ in range(300)]
+    redactor = redact.Redactor(secrets)
+    forms = sorted({f for s in secrets[:40] for f in redact.text_forms(s)})
+    for _ in range(300):
+        text = "".join(rng.choice([*forms, "a", "b", " ", "&", "xy", "%2"])
+                       for _ in range(rng.randint(1, 30)))
+        assert len(text) <= redact._SCAN_LIMIT
+        pattern, recent = redactor._text_parts()
+        expected, count = pattern.subn(redact.MASK, text) if pattern else (text, 0)
+        for form in recent:
+            count += expected.count(form)
+            expected = expected.replace(form, redact.MASK)
+        assert redactor.text_count(text) == (expected, count)
