@@ -310,6 +310,11 @@ def watch(
         "--deliver-timeout", metavar="SECONDS",
         help="With --once: how long to keep delivering before exiting (what is left stays "
              "in the outbox).")] = 30.0,
+    engine: Annotated[str, typer.Option(
+        "--engine", metavar="ENGINE",
+        help="Where the inventories run: local (this process, one browser) or celery (the "
+             "workers of vats worker, through the broker of broker_url_env / "
+             "VATS_BROKER_URL); the schedule, snapshots and events stay here.")] = "local",
 ) -> None:
     """Watch the accounts of the accounts file: inventories on each account's schedule,
     snapshots in SQLite, changes as CloudEvents to every sink (docs/watch.md). SIGTERM
@@ -317,7 +322,7 @@ def watch(
     from flows.cli.watch_cmds import watch_command
 
     watch_command(ctx.obj, once=once, parallel=parallel, metrics_port=metrics_port,
-                  metrics_host=metrics_host, deliver_timeout=deliver_timeout)
+                  metrics_host=metrics_host, deliver_timeout=deliver_timeout, engine=engine)
 
 
 @command()
@@ -379,6 +384,57 @@ def events(
     _table_formats(fmt)
     events_command(ctx.obj, pending=pending, sink=sink, account=account, limit=limit, fmt=fmt,
                    enable=enable)
+
+
+@command()
+@global_options
+def worker(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Option(
+        "--name", metavar="NAME",
+        help="The worker's name, unique among the workers (default vats-<pid>@<host>).")] = None,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", metavar="N",
+        help="Jobs at once, each in a Chromium of its own, 1-64.")] = 1,
+    soft_time_limit: Annotated[float, typer.Option(
+        "--soft-time-limit", metavar="SECONDS",
+        help="A job running longer is cancelled and closes its browser (0: none).")] = 300.0,
+    time_limit: Annotated[float, typer.Option(
+        "--time-limit", metavar="SECONDS",
+        help="A job running longer is killed with its browser (0: none).")] = 360.0,
+    max_jobs: Annotated[int, typer.Option(
+        "--max-jobs-per-process", metavar="N",
+        help="A pool process is replaced after N jobs.")] = 50,
+    max_memory: Annotated[int, typer.Option(
+        "--max-memory", metavar="MB",
+        help="A pool process is replaced once its memory passed MB (its Chromium aside).")
+    ] = 1024,
+) -> None:
+    """Run a worker of the account jobs (vats watch --engine celery): inventories and changes
+    from the RabbitMQ in VATS_BROKER_URL. Account passwords are read here, from the variables
+    or files the accounts file names; VATS_STATE_DIR keeps the sessions. SIGTERM lets the jobs
+    in flight finish."""
+    from flows.cli.scale_cmds import worker_command
+
+    worker_command(ctx.obj, name=name, concurrency=concurrency,
+                   soft_time_limit=soft_time_limit, time_limit=time_limit, max_jobs=max_jobs,
+                   max_memory_mb=max_memory)
+
+
+@command()
+@global_options
+def workers(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                     help="table or json.")] = "table",
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", help="How long each worker has to answer.")] = 1.0,
+) -> None:
+    """The workers of VATS_BROKER_URL that answer, their jobs in flight and the jobs waiting in
+    the queue (exit 1 when no worker answers)."""
+    from flows.cli.scale_cmds import workers_command
+
+    workers_command(ctx.obj, fmt=fmt, timeout=timeout)
 
 
 def main() -> None:

@@ -114,17 +114,25 @@ async def _check_accounts(state: CliState, config: WatchConfig,
 
 # -- vats watch ----------------------------------------------------------------------------------
 
+ENGINES = ("local", "celery")
+
+
 def watch_command(state: CliState, *, once: bool, parallel: int | None, metrics_port: int | None,
-                  metrics_host: str, deliver_timeout: float) -> None:
+                  metrics_host: str, deliver_timeout: float, engine: str = "local") -> None:
     config = read_config(state)
     with usage_errors():
         if parallel is not None and not 1 <= parallel <= 64:
             raise UsageError(f"--parallel {parallel}: must be between 1 and 64")
+        if engine not in ENGINES:
+            raise UsageError(f"--engine {engine}: choose {' or '.join(ENGINES)}")
         sinks = _sinks(config)
+    with config_errors():
+        broker = config.broker_url() if engine == "celery" else None
     redactor = Redactor()
     report = run_async(state, redactor, lambda: _watch(
         state, config, sinks, redactor, once=once, parallel=parallel or config.parallel,
-        metrics_port=metrics_port, metrics_host=metrics_host, deliver_timeout=deliver_timeout))
+        metrics_port=metrics_port, metrics_host=metrics_host, deliver_timeout=deliver_timeout,
+        broker=broker))
     if once:
         _print_rows([_cycle_row(c, report.emitted.get(c.account, 0))
                      for c in report.cycles.values()], "table",
@@ -145,7 +153,7 @@ def _sinks(config: WatchConfig) -> list[Any]:
 
 async def _watch(state: CliState, config: WatchConfig, sinks: list[Any], redactor: Redactor, *,
                  once: bool, parallel: int, metrics_port: int | None, metrics_host: str,
-                 deliver_timeout: float) -> Any:
+                 deliver_timeout: float, broker: str | None) -> Any:
     from flows.watch.deliver import Deliverer
     from flows.watch.metrics import WatchMetrics, serve_metrics
     from flows.watch.runner import Watcher
@@ -165,14 +173,26 @@ async def _watch(state: CliState, config: WatchConfig, sinks: list[Any], redacto
                 log.info("serving metrics", extra={"url": f"{url}/metrics"})
             watcher = Watcher(
                 config.accounts, store, [Deliverer(store, sink, metrics) for sink in sinks],
-                settings_for=lambda entry: account_settings(state, entry),
-                host=shared_host(state, config), parallel=parallel, metrics=metrics,
-                redactor=redactor)
+                engine=_engine(state, config, redactor, broker), parallel=parallel,
+                metrics=metrics, redactor=redactor)
             return await watcher.run(once=once, stop=stop, deliver_timeout=deliver_timeout)
     finally:
         store.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+def _engine(state: CliState, config: WatchConfig, redactor: Redactor,
+            broker: str | None) -> Any:
+    """Where the inventories run: this process, or the workers behind ``broker``."""
+    if broker is not None:
+        from flows.scale.engine import CeleryEngine
+
+        return CeleryEngine(broker)
+    from flows.watch.engine import LocalEngine
+
+    return LocalEngine(shared_host(state, config),
+                       lambda entry: account_settings(state, entry), redactor)
 
 
 def _cycle_row(cycle: Cycle, events: int) -> dict[str, Any]:

@@ -204,6 +204,9 @@ class WatchConfig(BaseSettings):
     database: Path = Field(default_factory=default_database_path)
     #: accounts read at once (``vats watch --parallel`` overrides it)
     parallel: int = Field(2, ge=1, le=64)
+    #: the variable holding the Celery broker's URL (``vats worker``, ``--engine celery``);
+    #: unset: ``VATS_BROKER_URL``
+    broker_url_env: str = Field("VATS_BROKER_URL", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     #: the file this was read from (set by ``load_config``)
     source: Path | None = None
 
@@ -226,6 +229,15 @@ class WatchConfig(BaseSettings):
         if path is None:
             return (init_settings,)
         return (init_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
+    def broker_url(self) -> str:
+        """The broker's URL (it holds a password: never in the file itself)."""
+        value = named_variable(self.broker_url_env)
+        if not value:
+            raise ConfigError(f"the environment variable {self.broker_url_env} is not set "
+                              "(the Celery broker's URL, e.g. amqp://user:password@host/)",
+                              where="broker_url_env")
+        return value
 
     def account(self, name: str) -> AccountEntry:
         for entry in self.accounts:
