@@ -31,11 +31,13 @@ BENCHES = [
      "bench/bulk_fault.py", ["--fault", "reset-after"]),
     ("vats watch: one cycle of 10 accounts × 200 trunks at --parallel 1, 2, 4; memory",
      "bench/watch.py", []),
+    ("Scale-out: accounts/min on 1 and 2 vats workers; 1,000 accounts / 10 min", "bench/scale.py", []),
 ]
 QUICK_ARGS = {"bench/inventory.py": ["--quick"], "bench/codec.py": ["--rows", "5000"],
               "bench/derive.py": ["--mb", "0.5", "--runs", "2"],
               "bench/sandbox_rps.py": ["--calls", "1000"],
-              "bench/bulk_fault.py": ["--abonents", "200"], "bench/watch.py": ["--quick"]}
+              "bench/bulk_fault.py": ["--abonents", "200"], "bench/watch.py": ["--quick"],
+              "bench/scale.py": ["--quick"]}
 
 
 def machine() -> str:
