@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -211,7 +211,7 @@ def open_store(state: CliState) -> tuple[WatchConfig, Store]:
         return config, Store(config.database)
 
 
-def raise_usage(message: str) -> None:
+def raise_usage(message: str) -> NoReturn:
     typer.echo(f"vats: {message}", err=True)
     raise typer.Exit(2)
 
@@ -285,7 +285,6 @@ def _only_account(config: WatchConfig) -> str:
         return config.accounts[0].name
     names = ", ".join(a.name for a in config.accounts)
     raise_usage(f"several accounts ({names}): name one with --account")
-    raise AssertionError  # unreachable
 
 
 def _pick(by_seq: dict[int, Cycle], seq: int | None, default: Cycle | None, name: str) -> Cycle:

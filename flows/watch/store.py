@@ -308,10 +308,10 @@ class Store:
         if sink is not None:
             query += " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.event = e.seq AND d.sink = ?)"
             params.append(sink)
-        query += " ORDER BY e.seq"
-        rows = self.db.execute(query, params).fetchall()
-        if limit is not None:
-            rows = rows[-limit:]
+        if limit is not None:  # the newest ``limit``, read by SQLite, returned oldest first
+            query = f"SELECT * FROM ({query} ORDER BY e.seq DESC LIMIT ?)"  # noqa: S608
+            params.append(limit)
+        rows = self.db.execute(query + " ORDER BY seq", params).fetchall()
         statuses = self._statuses([int(row["seq"]) for row in rows])
         return [(_event(row), statuses.get(int(row["seq"]), {})) for row in rows]
 

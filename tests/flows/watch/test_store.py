@@ -106,6 +106,8 @@ def test_history_and_pending_queries(store):
     assert history[0][1] == {"a": "delivered", "b": "pending"}
     assert [e.id for e, _ in store.events(pending_for="a")] == [second[0].id]
     assert len(store.events(pending_for="*")) == 2
+    assert [e.id for e, _ in store.events(limit=1)] == [second[0].id]  # the newest
+    assert [e.id for e, _ in store.events(limit=5)] == [first[0].id, second[0].id]
 
 
 def test_an_unwritable_place_is_a_storage_error(tmp_path):
