@@ -337,12 +337,20 @@ class WatchRun:
         return sum(self.cpu_kinds.values())
 
 
+#: the accounts' transport (--transport); None: vats's default
+TRANSPORT: str | None = None
+
+
+def transport_line() -> list[str]:
+    return [] if TRANSPORT is None else [f'transport = "{TRANSPORT}"']
+
+
 def write_config(folder: Path, boxes: list[Sandbox], parallel: int) -> Path:
     lines = [f'database = "{folder / "watch.sqlite"}"', f"parallel = {parallel}", ""]
     for box in boxes:
         lines += ["[[accounts]]", f'name = "{box.name}"', f'address = "{box.url}"',
                   f'login = "{LOGIN}"', f'password_env = "{PASSWORD_ENV}"',
-                  f"concurrency = {LIMIT}", ""]
+                  f"concurrency = {LIMIT}", *transport_line(), ""]
     lines += ["[[sinks]]", 'name = "events"', 'type = "jsonl"',
               f'path = "{folder / "events.jsonl"}"', ""]
     path = folder / "accounts.toml"
@@ -548,7 +556,7 @@ def report(args: argparse.Namespace, boxes: list[Sandbox], login: Login,
           f"pages of {PAGE_SIZE}), N = {min(b.trunks for b in boxes)}–{trunks} trunks "
           f"({total_trunks} in all), L = {args.latency_ms:g} ms per call, at most C = {LIMIT} calls "
           f"in flight per session (503 beyond); client concurrency {LIMIT} per account, transport "
-          f"{AccountSettings(**{}).transport}")
+          f"{TRANSPORT or AccountSettings(**{}).transport}")
     print(f"one-account bound: login {login.login:.2f} s (browser launch {login.launch:.2f} s "
           f"incl., measured in this process, best of {args.repeat}) + {pages}·L + "
           f"ceil({trunks}/{LIMIT})·L = {one:.2f} s")
@@ -639,6 +647,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=None,
                         help="runs of each P, the best time and the worst memory are shown "
                              "(2; 1 with --quick)")
+    parser.add_argument("--transport", choices=("page", "request", "direct"), default=None,
+                        help="how the accounts' reads travel (the accounts file's transport "
+                             "key; default: vats's own default, page)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 3 accounts of 30 abonents, one repetition")
     args = parser.parse_args()
@@ -656,6 +667,8 @@ def main() -> int:
             or not all(1 <= p <= 64 for p in args.parallel):
         parser.error("--accounts, --abonents and --repeat must be >= 1, --latency-ms >= 0, "
                      "--parallel 1-64")
+    global TRANSPORT  # noqa: PLW0603 - one setting for the whole script
+    TRANSPORT = args.transport
     signal.signal(signal.SIGTERM, _on_sigterm)
     load_start = os.getloadavg()[0]
     try:

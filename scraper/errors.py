@@ -248,12 +248,16 @@ class NotGwtAnswerError(ServerError):
 
 class TransportError(VatsError):
     """The call did not complete (timeout, reset); whether the server applied it is unknown —
-    unless ``not_sent``: it failed while connecting, so nothing reached the server."""
+    unless ``not_sent``: it failed while connecting, so nothing reached the server.
+    ``interrupted``: the page it rode in navigated away (our own walk), so the server gave no
+    verdict on it — not a sign that the server is failing."""
 
     kind = "transport"
 
-    def __init__(self, message: str, *, not_sent: bool = False) -> None:
+    def __init__(self, message: str, *, not_sent: bool = False,
+                 interrupted: bool = False) -> None:
         self.not_sent = not_sent
+        self.interrupted = interrupted
         super().__init__(message)
 
 

@@ -77,8 +77,9 @@ class AccountSettings(BaseSettings):
     slow_mo_ms: float = Field(0, ge=0)
     debug_dir: Path | None = Field(None, description="Screenshots per step and traces on failure.")
     trace: Literal["on-failure", "always", "off"] = "on-failure"
-    transport: Literal["page", "request"] = Field(
-        "page", description="Replay through an in-page fetch (default) or Playwright's API.")
+    transport: Literal["page", "request", "direct"] = Field(
+        "page", description="Replay reads through an in-page fetch (default), Playwright's "
+                            "API, or Python's own client with the browser's cookies (direct).")
     concurrency: int = Field(4, ge=1, le=64, description="GWT calls in flight at once.")
     timeout_s: float = Field(30, gt=0, description="Per-call timeout.")
     login_timeout_s: float = Field(60, gt=0)

@@ -118,9 +118,10 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
              "FILE` writes; HTTPS errors are never ignored.")], None),
     "transport": (Annotated[str | None, _global(
         "--transport", metavar="HOW",
-        help="Replay reads through the page's own fetch (page, the default: the browser's TLS) "
-             "or Playwright's request context (request: faster, no 6-connection cap); "
-             "env VATS_TRANSPORT.")], None),
+        help="Replay reads through the page's own fetch (page, the default: the browser's TLS), "
+             "Playwright's request context (request: no 6-connection cap) or Python's own "
+             "client with the browser's cookies (direct: the least CPU per call); the last two "
+             "fall back to the page when they cannot connect; env VATS_TRANSPORT.")], None),
     "schema": (Annotated[list[Path] | None, typer.Option(
         "--schema", exists=True, dir_okay=False, metavar="FILE", rich_help_panel=GLOBAL_PANEL,
         help="A schema file naming slots of the live layouts (e.g. the derived schema a drift "

@@ -91,7 +91,7 @@ class AccountEntry(_Entry):
     ca_cert: Path | None = None
     concurrency: int = Field(4, ge=1, le=64)
     #: how reads are replayed (``--transport``): unset = the run's default (``page``)
-    transport: Literal["page", "request"] | None = None
+    transport: Literal["page", "request", "direct"] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -58,6 +58,8 @@ TICK_S = 5.0
 #: reopening costs a context, the app's start and a UI walk (bench/watch.py: ~270 MB of
 #: renderers for 10 accounts held open)
 KEEP_OPEN_S = 120.0
+#: how often a waiting --once still beats the /healthz heartbeat
+HEARTBEAT_S = 1.0
 
 
 class _Stopping(Exception):
@@ -111,6 +113,8 @@ class Watcher:
         self.metrics = metrics or WatchMetrics()
         self.report = WatchReport()
         self.once = False
+        #: set when a cycle ends or a deliverer stops: --once waits on it, not on a clock
+        self._progress = asyncio.Event()
 
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None,
                   deliver_timeout: float = 30.0) -> WatchReport:
@@ -132,7 +136,8 @@ class Watcher:
                    deliver_timeout: float) -> None:
         async with self.engine, asyncio.TaskGroup() as group:
             for deliverer in self.deliverers:
-                group.create_task(deliverer.run(delivering))
+                task = group.create_task(deliverer.run(delivering))
+                task.add_done_callback(lambda _: self._progress.set())
             try:
                 await self._cycles(stop, once=once)
                 if once and not stop.is_set():
@@ -162,7 +167,7 @@ class Watcher:
         while not stop.is_set() and (any(r.running for r in self.runs)
                                      or any(r.last is None for r in self.runs)):
             self.metrics.heartbeat()
-            await _wait(stop, 0.2)
+            await self._await_progress(stop, HEARTBEAT_S)
 
     async def _stop_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -205,6 +210,7 @@ class Watcher:
         finally:
             run.running = False
             run.due = next_due(run.due, run.entry.every.total_seconds(), time.monotonic())
+            self._progress.set()
 
     def _record_snapshot(self, run: AccountRun, started: str,
                          inventory: AccountInventory) -> tuple[Cycle, list[StoredEvent]]:
@@ -288,7 +294,19 @@ class Watcher:
                    for d in self.deliverers):
                 return
             self.metrics.heartbeat()
-            await _wait(stop, 0.1)
+            await self._await_progress(stop, min(HEARTBEAT_S, deadline - time.monotonic()))
+
+    async def _await_progress(self, stop: asyncio.Event, seconds: float) -> None:
+        """Until a cycle ends or a deliverer stops (``_progress``), ``stop``, or ``seconds``."""
+        progress = asyncio.ensure_future(self._progress.wait())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({progress, stopping}, timeout=max(0.0, seconds),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            progress.cancel()
+            stopping.cancel()
+        self._progress.clear()
 
 
 def next_due(due: float, interval: float, now: float) -> float:

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -63,8 +63,15 @@ class CallPolicy:
     #: an expiry after answers is a new one and always gets its re-login (up to 4x this a call)
     relogins: int = 3
     relearns: int = 2  # re-learns per call (a redeploy may follow a redeploy)
+    #: a read cut off by our own walk through the page (a re-login, a re-learn navigates the
+    #: page its fetch rides in): sent again without counting as a try — the server said
+    #: nothing — but not for ever
+    interruptions: int = 12
     mutation_attempts: int = 4  # sends of one change, each after a read showed it missing
-    walk_attempts: int = 5  # tries of a UI walk that learns or re-learns the build
+    #: tries of a UI walk that learns, re-learns or logs in again. A walk is several of the
+    #: app's own calls, any of which may fail: on a bad day (1 call in 6 failing) a third of
+    #: the tries fail, and 8 tries lose a walk once in ~15,000
+    walk_attempts: int = 8
     backoff: float = 0.25  # first retry delay (s), doubled each time, with jitter
     #: longest delay between two tries: a read gives up after at most ~18 s of waiting
     max_backoff: float = 4.0
@@ -82,8 +89,11 @@ class AdaptiveLimit:
     This is the one place concurrency is bounded: every replayed call passes through it.
     Calls to a transport that queues at the edge (the page's own queue) may be let through
     ``ahead`` beyond the limit — they wait in the page, which runs at most ``limit`` of them —
-    but only while no direct call (a mutation) is in flight; a direct call waits until fewer
-    than ``limit`` calls are in flight in all. Either way the server sees at most ``limit``.
+    but only while no direct call (a mutation) is in flight or waiting; a direct call waits
+    until fewer than ``limit`` calls are in flight in all. Either way the server sees at most
+    ``limit``.
+
+    Waiting calls queue in order; a call that ends wakes the next one that fits (``_wake``).
     """
 
     def __init__(self, maximum: int, *, ahead: int = 0) -> None:
@@ -95,40 +105,63 @@ class AdaptiveLimit:
         self.waiting_direct = 0
         self.peak = 0
         self._streak = 0
-        self._changed = asyncio.Condition()
+        self._queue: deque[tuple[bool, asyncio.Future[None]]] = deque()
+        self._woken = 0  # woken, not yet running: their places are spoken for
 
-    def _admits(self, edge: bool) -> bool:
+    def _admits(self, edge: bool, taken: int | None = None) -> bool:
+        taken = self.active if taken is None else taken
         if edge and self.direct == 0 and self.waiting_direct == 0:
-            return self.active < self.limit + self.ahead
-        return self.active < self.limit
+            return taken < self.limit + self.ahead
+        return taken < self.limit
 
     @asynccontextmanager
     async def slot(self, *, edge: bool = False) -> AsyncIterator[None]:
         """Hold one call's place; ``edge`` when its transport queues at the edge."""
-        async with self._changed:
-            if not edge:
-                self.waiting_direct += 1
-            try:
-                await self._changed.wait_for(lambda: self._admits(edge))
-            finally:
-                if not edge:
-                    self.waiting_direct -= 1
-            self.active += 1
-            self.direct += not edge
-            self.peak = max(self.peak, self.active)
+        edge = edge and self.ahead > 0  # without room at the edge every call is direct
+        again = False
+        while not self._admits(edge):
+            await self._wait(edge, again=again)
+            again = True
+        self.active += 1
+        self.direct += not edge
+        self.peak = max(self.peak, self.active)
         try:
             yield
         finally:
-            async with self._changed:
-                self.active -= 1
-                self.direct -= not edge
-                if self.waiting_direct:
-                    self._changed.notify_all()  # waiters of both kinds: each checks its own rule
-                else:
-                    # wake only as many waiters as there are free places: notify_all would wake
-                    # every queued call on each release (O(N²) wake-ups for N queued calls)
-                    room = self.limit + (self.ahead if self.direct == 0 else 0)
-                    self._changed.notify(max(0, room - self.active))
+            self.active -= 1
+            self.direct -= not edge
+            self._wake()
+
+    async def _wait(self, edge: bool, *, again: bool) -> None:
+        """Queue until ``_wake`` says a place may be free. A call that was woken but found the
+        place taken (by a call that came in meanwhile: an item's next call goes ahead of new
+        items, so items finish one by one) waits again at the front."""
+        entry = (edge, asyncio.get_running_loop().create_future())
+        if again:
+            self._queue.appendleft(entry)
+        else:
+            self._queue.append(entry)
+        self.waiting_direct += not edge
+        try:
+            await entry[1]
+        finally:
+            self.waiting_direct -= not edge
+            if entry[1].done() and not entry[1].cancelled():  # woken by _wake
+                self._woken -= 1
+            else:
+                self._queue.remove(entry)
+            self._wake()  # a wake-up this call will not use goes to the next one
+
+    def _wake(self) -> None:
+        """Wake the queued calls, in order, for which a place is free — counting the places of
+        calls woken but not yet running. A condition variable woke every queued call to
+        re-check on each release: with 200 forms queued, ~85 wake-ups a call on the event
+        loop that every account shares; here it is one."""
+        while self._queue and self._admits(self._queue[0][0], self.active + self._woken):
+            _, future = self._queue.popleft()
+            if not future.cancelled():
+                future.set_result(None)
+                self._woken += 1
 
     def overloaded(self) -> None:
         if self.limit > 1:
@@ -142,6 +175,7 @@ class AdaptiveLimit:
         if self.limit < self.maximum and self._streak >= max(8, 2 * self.limit):
             self.limit += 1
             self._streak = 0
+            self._wake()
 
 
 class RpcCaller:
@@ -179,6 +213,8 @@ class RpcCaller:
         self.answered = 0  # GWT answers (//OK, //EX) so far
         self._answered_at_login = 0  # ... when the last re-login finished
         self._relogging = asyncio.Lock()
+        self.walks_started = 0  # walks through the page so far (they may navigate it) ...
+        self.walking = 0  # ... and how many are under way
         #: payloads being replayed now, so the page capture can tell them from the app's calls
         self.in_flight: Counter[str] = Counter()
 
@@ -203,7 +239,7 @@ class RpcCaller:
         A mutation whose answer was lost is never resent here: see ``mutate``. ``admit`` is
         called once the call has its slot, right before it leaves; raising there stops it.
         """
-        relearns = relogins = expiries = attempt = throttled = 0
+        relearns = relogins = expiries = attempt = throttled = interrupted = 0
         while True:
             if self.ready is not None:
                 await self.ready()  # a re-login or re-learn in progress must finish first
@@ -215,7 +251,7 @@ class RpcCaller:
                 await self.relearn()
                 continue
             request = build(self.learned)
-            logins = self.logins
+            logins, walks = self.logins, self.walks_started
             try:
                 return await self._send(request, returns=returns, read_only=read_only,
                                         admit=admit)
@@ -234,7 +270,11 @@ class RpcCaller:
                     raise
                 await self._relogin_once(logins, request)
             except (TransportError, ServerError) as exc:
-                if _throttled(exc) and throttled < self.policy.throttle_retries:
+                if read_only and self._cut_off(exc, walks) \
+                        and interrupted < self.policy.interruptions:
+                    interrupted += 1
+                    step = min(interrupted, 3)
+                elif _throttled(exc) and throttled < self.policy.throttle_retries:
                     throttled += 1
                     step = min(throttled, 6)
                 elif not _throttled(exc) and attempt < self.policy.read_retries \
@@ -249,8 +289,17 @@ class RpcCaller:
                 log.info("transient failure; retrying",
                          extra={"service": request.service, "method": request.method,
                                 "attempt": attempt, "throttled": throttled,
+                                "interrupted": interrupted,
                                 "delay_s": round(delay, 2), "error": str(exc)})
                 await asyncio.sleep(delay)
+
+    def _cut_off(self, exc: VatsError, walks: int) -> bool:
+        """No answer because a walk of ours moved the page under the call, not the server's
+        doing: Playwright says so, or a walk started or ran while the call was out (a fetch
+        cut off by a navigation may also just fail)."""
+        if not isinstance(exc, TransportError) or isinstance(exc, TLSError):
+            return False
+        return exc.interrupted or walks != self.walks_started or self.walking > 0
 
     async def _relogin_once(self, logins: int, request: Request) -> None:
         """One re-login per expiry: a call that saw the expiry before another call's re-login
@@ -315,7 +364,7 @@ class RpcCaller:
         """
         for number in range(1, self.policy.walk_attempts + 1):
             try:
-                return await attempt(number)
+                return await self._walk_once(attempt, number)
             except (FlowError, TransportError, ServerError, SessionError) as exc:
                 if number == self.policy.walk_attempts or isinstance(exc, TLSError):
                     raise
@@ -325,6 +374,16 @@ class RpcCaller:
                                    "error": self.redactor.text(str(exc))})
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def _walk_once(self, attempt: Callable[[int], Awaitable[T]], number: int) -> T:
+        """One try, counted: reads that lose their answer meanwhile are not the server's
+        failures (``_cut_off``)."""
+        self.walks_started += 1
+        self.walking += 1
+        try:
+            return await attempt(number)
+        finally:
+            self.walking -= 1
 
     def check_app_answer(self, status: int | None, body: str | None, url: str,
                          failure: str | None, *, service: str, method: str) -> None:

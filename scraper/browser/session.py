@@ -23,6 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from scraper.browser.capture import Capture, Exchange, Expectation, for_call
 from scraper.browser.debug import DebugRecorder
+from scraper.browser.direct import DirectTransport, close_quietly
 from scraper.browser.host import BrowserHost
 from scraper.browser.learned import Learned
 from scraper.browser.livebuild import LiveBuild, build_cache_dir, load_live_build
@@ -97,6 +98,8 @@ class BrowserSession:
         self._relearning: asyncio.Lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._page_lock = asyncio.Lock()
+        self.page_turns = 0  # walks of the page done (the direct transport re-reads cookies)
+        self._direct: DirectTransport | None = None
         #: logged in, but the app had not started yet: saved once it runs
         self._unsaved_login = False
         #: why the logged-in state could not be saved (the run goes on without it)
@@ -144,9 +147,7 @@ class BrowserSession:
         # "page" (default): reads ride the in-page fetch; beyond Chromium's 6 connections per
         # host they overflow to the request context instead of queueing inside the browser;
         # the page keeps the next calls queued in itself (PagePoolTransport)
-        transport: Transport = (
-            LaneTransport(PagePoolTransport(self._page), request_context, PAGE_CONNECTIONS)
-            if self.settings.transport == "page" else request_context)
+        transport = self._read_transport(page_fetch, request_context)
         concurrency = self.settings.concurrency
         policy = CallPolicy(concurrency=concurrency, timeout=self.settings.timeout_s)
         # Mutations never ride the in-page fetch: Chromium silently resends a POST whose reused
@@ -162,7 +163,29 @@ class BrowserSession:
         self.capture.ignore = lambda body: body in rpc.in_flight
         return self
 
+    def _read_transport(self, page_fetch: PageFetchTransport,
+                        request_context: Transport) -> Transport:
+        """How reads travel (``settings.transport``); mutations always take the request
+        context (see ``start``)."""
+        assert self._page is not None and self._context is not None
+        if self.settings.transport == "page":
+            # reads ride the in-page fetch; beyond Chromium's 6 connections per host they
+            # overflow to the request context instead of queueing inside the browser; the
+            # page keeps the next calls queued in itself (PagePoolTransport)
+            return LaneTransport(PagePoolTransport(self._page), request_context,
+                                 PAGE_CONNECTIONS)
+        if self.settings.transport == "direct":
+            # Python's own client with the browser's cookies, re-read after every page walk;
+            # the page when it cannot even connect (a TLS setup vats will not weaken)
+            self._direct = DirectTransport(
+                self._context, epoch=lambda: self.page_turns,
+                ca_certs=() if self.settings.ca_cert is None else (self.settings.ca_cert,))
+            return FallbackTransport(self._direct, page_fetch)
+        return request_context
+
     async def close(self, *, failed: bool = False) -> None:
+        await close_quietly(self._direct)
+        self._direct = None
         if self._context is None:
             return
         try:
@@ -394,7 +417,10 @@ class BrowserSession:
         to learn a call, the switch moved in the page. Two of them at once would navigate the
         page under each other (a click on a table another walk just reloaded)."""
         async with self._page_lock:
-            yield
+            try:
+                yield
+            finally:
+                self.page_turns += 1  # cookies and the page may have changed
 
     async def ui_walk(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
         """A walk through the app's screens (to learn a call), retried like a read: every try

@@ -82,6 +82,15 @@ def _answer(text: str) -> RawAnswer:
     return RawAnswer(result["status"], result["body"], result["url"], result["headers"])
 
 
+#: Playwright's words for an evaluate whose page navigated away under it
+_NAVIGATED = "Execution context was destroyed"
+
+
+def _in_page_failure(exc: PlaywrightError) -> TransportError:
+    message = exc.message.splitlines()[0]
+    return TransportError(f"in-page fetch failed: {message}", interrupted=_NAVIGATED in message)
+
+
 class PageFetchTransport:
     """``fetch`` inside the app's page: same cookies, headers and TLS as the real app."""
 
@@ -93,7 +102,7 @@ class PageFetchTransport:
             result = await self.page.evaluate(
                 _FETCH_JS, json.dumps([url, body, headers, int(timeout * 1000)]))
         except PlaywrightError as exc:
-            raise TransportError(f"in-page fetch failed: {exc.message.splitlines()[0]}") from None
+            raise _in_page_failure(exc) from None
         return _answer(result)
 
 
@@ -142,7 +151,7 @@ class PagePoolTransport:
             result = await self.page.evaluate(
                 _POOL_JS, json.dumps([url, body, headers, int(timeout * 1000), self.limit()]))
         except PlaywrightError as exc:
-            raise TransportError(f"in-page fetch failed: {exc.message.splitlines()[0]}") from None
+            raise _in_page_failure(exc) from None
         return _answer(result)
 
 
@@ -232,8 +241,8 @@ class FallbackTransport:
             except TransportError as exc:
                 if not exc.not_sent:
                     raise
-                log.warning("the request context cannot connect; using the page for mutations",
-                            extra={"error": str(exc)})
+                log.warning("%s cannot connect; the page's own fetch carries its calls now",
+                            type(self.primary).__name__, extra={"error": str(exc)})
                 self.use_fallback = True
         return await self.fallback.post(url, body, headers, timeout)
 

@@ -239,6 +239,67 @@ async def test_concurrency_is_bounded_in_one_place():
     assert peak == 2
 
 
+@pytest.mark.parametrize("ahead", [0, 6])
+async def test_a_release_wakes_only_as_many_queued_calls_as_there_are_places(ahead):
+    """200 forms queued behind 4 places: each release wakes one of them, not all 200 (waking
+    every waiter cost ~85 wake-ups a call on the event loop every account shares)."""
+    import asyncio
+
+    from scraper.browser.rpc import AdaptiveLimit
+
+    limit = AdaptiveLimit(4, ahead=ahead)
+    waits = 0
+    wait = limit._wait
+
+    async def counted(edge, *, again):
+        nonlocal waits
+        waits += 1  # each wait ends in one wake-up
+        await wait(edge, again=again)
+
+    limit._wait = counted  # type: ignore[method-assign]
+
+    async def one():
+        async with limit.slot(edge=True):
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(one() for _ in range(200)))
+    assert limit.peak == 4 + ahead
+    # a woken call may find its place taken by a call that came in meanwhile and waits once
+    # more: at most one such miss per call, never a wake-up of every queued call
+    assert waits <= 2 * 200, f"{waits} wake-ups for 200 calls"
+    assert limit.active == 0 and not limit._queue and limit._woken == 0
+
+
+async def test_cancelled_calls_leave_no_place_taken():
+    """Calls cancelled while queued, or right after a place was handed to them, give it back:
+    the limit never shrinks by stealth (a cancelled watch cycle must not slow the next)."""
+    import asyncio
+
+    from scraper.browser.rpc import AdaptiveLimit
+
+    limit = AdaptiveLimit(2)
+    gate = asyncio.Event()
+
+    async def one():
+        async with limit.slot():
+            await gate.wait()
+
+    running = [asyncio.ensure_future(one()) for _ in range(2)]
+    queued = [asyncio.ensure_future(one()) for _ in range(6)]
+    await asyncio.sleep(0)
+    assert limit.active == 2 and limit.waiting_direct == 6
+    queued[0].cancel()  # cancelled while waiting
+    running[0].cancel()  # frees a place: handed to queued[1] ...
+    await asyncio.sleep(0)
+    queued[1].cancel()  # ... which is cancelled before it ran
+    await asyncio.gather(running[0], *queued[:2], return_exceptions=True)
+    assert limit.active == 2 and limit.waiting_direct == 3  # running[1] and queued[2] run
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(running[1], *queued[2:]), timeout=5)
+    assert limit.active == 0 and limit.direct == 0 and limit.waiting_direct == 0
+    assert not limit._queue
+
+
 async def test_overload_halves_concurrency_then_recovers():
     import asyncio
 
@@ -614,3 +675,60 @@ async def test_a_login_that_does_not_hold_is_given_up_but_new_expiries_are_not()
     rpc, transport = caller(expiring, relogin=relogin)
     assert (await rpc.call(build, read_only=True)).kind == "ok"  # 5 expiries > relogins (3)
     assert len(relogins) == 5 and len(transport.calls) == 6
+
+
+async def test_a_read_cut_off_by_a_navigation_is_not_a_try():
+    """A re-login navigating the page kills the fetches riding in it: the server said nothing,
+    so those do not use up the read's tries (3 here) — but their own budget is bounded."""
+    answers = iter(["navigated"] * 5 + [500, 500, 500, "ok"])
+
+    def handler(url, body, headers):
+        item = next(answers)
+        if item == "navigated":
+            raise TransportError("in-page fetch failed", interrupted=True)
+        return answer(OK) if item == "ok" else answer("x", status=item)
+
+    rpc, transport = caller(handler)
+    assert (await rpc.call(build, read_only=True)).kind == "ok"
+    assert len(transport.calls) == 9
+
+    def always_cut_off(url, body, headers):
+        raise TransportError("in-page fetch failed", interrupted=True)
+
+    rpc, transport = caller(always_cut_off)
+    with pytest.raises(TransportError) as info:
+        await rpc.call(build, read_only=True)
+    assert info.value.interrupted
+    assert len(transport.calls) == rpc.policy.interruptions + rpc.policy.read_retries + 1
+
+
+async def test_a_read_lost_while_a_walk_ran_is_not_a_try():
+    """A fetch cut off by a navigation may fail without Playwright's words for it: a read that
+    lost its answer while a walk of ours was under way is not counted either."""
+    rpc, _ = caller(lambda *a: answer(OK))
+    lost = 0
+
+    async def relogin_walk(number):
+        return "in"  # the page navigated meanwhile: every read out lost its answer
+
+    async def handler(url, body, headers):
+        nonlocal lost
+        if lost < 5:
+            lost += 1
+            await rpc.walk("log in again", relogin_walk)  # a walk starts while it is out
+            raise TransportError("no answer: TypeError: Failed to fetch")
+        return answer(OK)
+
+    rpc.transport = MockTransport(handler)
+    assert (await rpc.call(build, read_only=True)).kind == "ok"
+    assert lost == 5 > rpc.policy.read_retries
+
+
+async def test_a_mutation_cut_off_by_a_navigation_is_not_resent_blindly():
+    def handler(url, body, headers):
+        raise TransportError("in-page fetch failed", interrupted=True)
+
+    rpc, transport = caller(handler)
+    with pytest.raises(TransportError):
+        await rpc.call(build, read_only=False)
+    assert len(transport.calls) == 1  # mutate() reads the state before any second send

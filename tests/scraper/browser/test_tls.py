@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from flows.client import Vats
+from scraper.browser.direct import DirectTransport
 from scraper.browser.host import DRIVER_NODE_OPTIONS, BrowserHost, load_certificates, spki_hash
 from scraper.browser.session import BrowserSession
 from scraper.browser.transport import RequestContextTransport
@@ -95,7 +96,7 @@ async def test_the_given_certificate_is_trusted_by_page_and_request_context(
         inventory = await vats.trunks()
     assert inventory.trunks
     # the request context did the work itself, it did not fall back to the page's fetch
-    assert not [r for r in caplog.records if "request context cannot connect" in r.getMessage()]
+    assert not [r for r in caplog.records if "cannot connect" in r.getMessage()]
 
 
 async def test_another_certificate_is_refused_by_page_and_request_context(
@@ -119,6 +120,35 @@ async def test_no_certificate_is_refused_by_page_and_request_context(
             await session.goto("/login/")
         with pytest.raises(TLSError, match="--ca-cert"):
             await post_control(session, handle.url)
+
+
+async def test_the_direct_transport_trusts_exactly_the_given_certificate(
+        tls_sandbox: tuple[SandboxHandle, Path], other_cert: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    handle, cert = tls_sandbox
+    control = f"{handle.url}/__sandbox__/control"
+    async with session_for(handle, cert) as session:
+        for trusted, expect in ((cert, None), (other_cert, "not trusted"), (None, "--ca-cert")):
+            direct = DirectTransport(session.context, epoch=lambda: 0,
+                                     ca_certs=() if trusted is None else (trusted,))
+            try:
+                if expect is None:
+                    answer = await direct.post(control, "{}", {}, 10)
+                    assert answer.status == 200 and "latency_ms" in json.loads(answer.body)
+                    continue
+                with pytest.raises(TLSError, match=expect) as info:
+                    await direct.post(control, "{}", {}, 10)
+                assert info.value.not_sent  # the handshake failed: nothing was sent
+            finally:
+                await direct.close()
+
+    # and a whole run: every read direct, verified against the given certificate
+    caplog.set_level(logging.WARNING)
+    settings = account_settings(handle, ca_cert=cert, reuse_session=False, transport="direct")
+    async with Vats(settings=settings) as vats:
+        inventory = await vats.trunks()
+    assert inventory.trunks and not inventory.failures
+    assert not [r for r in caplog.records if "cannot connect" in r.getMessage()]
 
 
 def drivers() -> dict[int, dict[str, str]]:
