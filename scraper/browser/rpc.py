@@ -244,11 +244,15 @@ class RpcCaller:
             if self.ready is not None:
                 await self.ready()  # a re-login or re-learn in progress must finish first
             if self.learned.stale and self.relearn is not None:
-                # a re-learn failed (its walk ran out of tries): learn before building on nothing
-                relearns += 1
-                if relearns > self.policy.relearns:
-                    raise FlowError("the build is forgotten and could not be learned again")
+                # a re-learn failed (its walk ran out of tries) or is under way while a re-login
+                # let the calls go: learn, or wait for it, before building on nothing. Only a
+                # re-learn that left the build forgotten counts: waiting for another call's
+                # is not this call's failure (a bad day re-logs in every 3 s, mid-re-learn)
                 await self.relearn()
+                if self.learned.stale:
+                    relearns += 1
+                    if relearns > self.policy.relearns:
+                        raise FlowError("the build is forgotten and could not be learned again")
                 continue
             request = build(self.learned)
             logins, walks = self.logins, self.walks_started
@@ -350,9 +354,14 @@ class RpcCaller:
             except (TransportError, ServerError) as exc:
                 if _refused(exc):
                     raise
+                delay = self.policy.delay(sent)
                 log.warning("mutation outcome unknown; reading the state before sending again",
-                            extra={"attempt": sent, "error": str(exc)})
+                            extra={"attempt": sent, "delay_s": round(delay, 2),
+                                   "error": str(exc)})
                 unknown = exc
+                # a lost answer is trouble on the way: give it a moment before the read and
+                # any resend, as reads are given (back to back, a burst took every send)
+                await asyncio.sleep(delay)
 
     async def walk(self, what: str, attempt: Callable[[int], Awaitable[T]]) -> T:
         """A walk through the app's UI (to learn or re-learn), retried like a read.

@@ -635,17 +635,43 @@ async def test_a_forgotten_build_is_learned_before_the_next_call_is_built():
     assert (await rpc.call(build, read_only=True)).kind == "ok"
     assert relearned == [True] and len(transport.calls) == 1
 
-    async def failing_relearn():
-        relearned.append(False)
-        raise AssertionError("not reached when the budget is spent")
+    # re-learns that come back with the build still forgotten count, up to the budget
+    left_forgotten = []
 
-    rpc.relearn = failing_relearn
+    async def forgetful_relearn():
+        left_forgotten.append(True)  # the build stays stale
+
+    rpc.relearn = forgetful_relearn
     rpc.learned.stale = True
-    rpc.policy = CallPolicy(relearns=0, backoff=0.001)
+    rpc.policy = CallPolicy(relearns=2, backoff=0.001)
     from scraper.errors import FlowError
 
     with pytest.raises(FlowError, match="could not be learned again"):
         await rpc.call(build, read_only=True)
+    assert len(left_forgotten) == 3 and len(transport.calls) == 1
+
+
+async def test_waiting_for_another_calls_re_learn_is_not_this_calls_failure():
+    """A bad day: a read is cut off by the re-learn walk, a re-login lets the calls go while
+    the re-learn is still under way, the read finds the build forgotten and waits for it —
+    five times over. Re-learns that came back with the build learned use up nothing."""
+    relearns = 0
+
+    async def relearn():
+        nonlocal relearns
+        relearns += 1
+        rpc.learned.stale = False  # the re-learn under way finished
+
+    def handler(url, body, headers):
+        if len(transport.calls) <= 5:
+            rpc.learned.stale = True  # a re-learn starts; its navigation cuts this read off
+            raise TransportError("in-page fetch failed", interrupted=True)
+        return answer(OK)
+
+    rpc, transport = caller(handler, relearn=relearn)
+    rpc.policy = CallPolicy(relearns=2, read_retries=0, backoff=0.001, max_backoff=0.001)
+    assert (await rpc.call(build, read_only=True)).kind == "ok"
+    assert relearns == 5 > rpc.policy.relearns and len(transport.calls) == 6
 
 
 async def test_a_login_that_does_not_hold_is_given_up_but_new_expiries_are_not():
