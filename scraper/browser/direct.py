@@ -1,12 +1,13 @@
 """Reads sent by Python's own HTTP client with the browser's cookies: the cheap transport.
 
-Why: through the page a replayed call costs the machine ~9 ms of CPU across five processes
+Why: through the page a replayed read costs the machine ~11 ms of CPU across five processes
 (Python, Playwright's driver, Chromium's browser, network service and renderer: the evaluate,
-the fetch, DevTools' network events); through Playwright's request context ~7 ms (three driver
-round trips and a cookie lookup in the browser per call). aiohttp sends the same bytes for well
-under one. The browser stays the source of truth: it logs in, walks the app and learns the
-build; this transport only carries reads, with the cookies the browser holds, re-read after
-every walk of the page (a re-login changes them).
+the fetch, DevTools' network events); through Playwright's request context ~10 ms (three driver
+round trips and a cookie lookup in the browser per call); this way ~3 ms, nearly all of it our
+own decoding (one 200-form inventory: 2.3 / 2.0 / 0.6 CPU-s, docs/benchmarks.md). The
+browser stays the source of truth: it logs in, walks the app and learns the build; this
+transport only carries reads, with the cookies the browser holds, re-read after every walk of
+the page (a re-login changes them).
 
 It is not the default. Non-browser clients are known to need a weakened TLS setup for the real
 host (captures: OpenSSL's security level lowered), which vats never does: a handshake that

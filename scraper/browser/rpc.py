@@ -418,7 +418,7 @@ class RpcCaller:
         started = queued
         status: int | str = "-"
         try:
-            async with self.limit.slot(edge=read_only and self.ahead > 0):
+            async with self.limit.slot(edge=read_only):  # the limit knows its room
                 started = time.perf_counter()  # the wire time excludes the wait for a slot
                 if admit is not None:
                     admit()
