@@ -52,7 +52,7 @@ class Observed:
 async def observe(session: BrowserSession) -> Observed:
     """Walk the Abonents tab and one Devices page: the app's own list and getForm calls."""
     listed = await navigate.abonents_tab(session)
-    await ensure_device_form(session)
+    await ensure_device_form(session, recall=False)  # the app's own getForm, not a note
     form = session.capture.latest(navigate.GET_FORM)
     return Observed(listed, form)
 

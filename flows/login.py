@@ -141,7 +141,8 @@ async def _ask_code(session: BrowserSession, provider: CodeProvider | None) -> s
         return str(answer).strip()
 
     try:
-        code = await asyncio.wait_for(ask(), session.settings.code_timeout_s)
+        async with session.host.waiting_for_person():  # other accounts log in meanwhile
+            code = await asyncio.wait_for(ask(), session.settings.code_timeout_s)
     except TimeoutError:
         raise LoginError("no confirmation code arrived in time") from None
     if not code:

@@ -2,7 +2,8 @@
 
 The DISPATCHER ordinal of the device form differs between builds (31 in the captured one), so
 it is never hard-coded: the UI's own ``getForm`` call when a Devices page opens tells it, and a
-redeploy makes the session walk there again (a registered learner).
+redeploy makes the session walk there again (a registered learner). One walk per build is
+enough: it is noted by the build's strong name and recalled by every later session on it.
 """
 
 from __future__ import annotations
@@ -31,22 +32,35 @@ DISPATCHER = "DispatcherService"
 DEVICE_FORM = "dispatcher.device_form"
 
 
-async def learn_device_form(session: BrowserSession) -> None:
-    """Open a Devices page in the UI and keep its getForm call and ordinal."""
+async def walk_device_form(session: BrowserSession) -> None:
+    """Open a Devices page in the UI and keep its getForm call and ordinal, for this session
+    and (a build note) for every later session on this build."""
     exchange = await navigate.devices_page(session)
     request = exchange.request(session.registry)
     kind = request.param(1)
     if not isinstance(kind, EnumValue):
         raise FlowError("getForm's second parameter is not the DISPATCHER enum any more")
     session.learned.ordinals[DEVICE_FORM] = kind.ordinal
+    session.note(DEVICE_FORM, kind.ordinal, exchange)
     log.info("learned the device form", extra={"ordinal": kind.ordinal,
                                                "signature": kind.signature})
 
 
-async def ensure_device_form(session: BrowserSession) -> None:
+async def learn_device_form(session: BrowserSession) -> None:
+    """After a redeploy: recalled when another session already walked the new build."""
+    if session.recall(DEVICE_FORM) is None:
+        await walk_device_form(session)
+
+
+async def ensure_device_form(session: BrowserSession, *, recall: bool = True) -> None:
+    """The device form's ordinal and call known: recalled for a build walked before (unless
+    ``recall`` is off: the doctor wants the app's own call), else walked to."""
     session.add_learner(learn_device_form)  # a re-learn walks there again (retried as a whole)
-    if DEVICE_FORM not in session.learned.ordinals:
-        await session.ui_walk("learn the device form", lambda: learn_device_form(session))
+    if DEVICE_FORM in session.learned.ordinals:
+        return
+    if recall and session.recall(DEVICE_FORM) is not None:
+        return
+    await session.ui_walk("learn the device form", lambda: walk_device_form(session))
 
 
 def form_request(learned: Learned, session: BrowserSession, abonent_id: int) -> Request:

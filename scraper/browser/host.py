@@ -18,12 +18,14 @@ certificate names the host (the sandbox's names the address it binds).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +51,8 @@ DRIVER_NODE_OPTIONS = "--max-semi-space-size=1"
 LAUNCH_ATTEMPTS = 2
 SPKI_FLAG = "--ignore-certificate-errors-spki-list="
 
+#: the app-load place the current task holds (``BrowserHost.app_load``)
+_load_place: ContextVar[LoadPlace | None] = ContextVar("vats_load_place", default=None)
 #: edits the environment Playwright builds for its driver; set only while a host starts one
 _driver_env_edit: ContextVar[Callable[[dict[str, str]], None] | None] = ContextVar(
     "vats_driver_env_edit", default=None)
@@ -128,6 +132,7 @@ class BrowserHost:
         #: False for a host around someone else's browser (``around``)
         self._owner = True
         self._open: Callable[..., Awaitable[BrowserContext]] | None = None
+        self._loads: asyncio.Semaphore | None = None  # made in the loop that uses it
 
     @classmethod
     def around(cls, browser: Browser, *,
@@ -252,6 +257,43 @@ class BrowserHost:
         self._contexts.append(context)
         return context
 
+    @asynccontextmanager
+    async def app_load(self) -> AsyncIterator[LoadPlace]:
+        """One account's page loading the app (a login, a re-login, a re-learn): at most one
+        per core of this machine at once.
+
+        Why: loading the GWT app is the browser's CPU work (about 0.45 CPU-s: renderer,
+        browser, driver); four at once on two cores each took 2–3 times as long as one alone,
+        and the other accounts' reads waited for the CPU behind them. One per core keeps each
+        load near its own time, and later accounts load between the reads of the others.
+        A load that waits for a person (a confirmation code) gives its place up meanwhile
+        (``waiting_for_person``)."""
+        held = _load_place.get()
+        if held is not None:  # a load inside a load (a re-login while the app loads): one place
+            yield held
+            return
+        if self._loads is None:
+            self._loads = asyncio.Semaphore(cores())
+        place = LoadPlace(self._loads)
+        await place.take()
+        token = _load_place.set(place)
+        try:
+            yield place
+        finally:
+            _load_place.reset(token)
+            place.leave()
+
+    @asynccontextmanager
+    async def waiting_for_person(self) -> AsyncIterator[None]:
+        """Around a wait for a person inside an app load (a confirmation code): the load's
+        place is free meanwhile, so other accounts' loads go on."""
+        place = _load_place.get()
+        if place is None:
+            yield
+            return
+        async with place.given_up():
+            yield
+
     async def close(self) -> None:
         """Close contexts, the browser and Playwright; safe to call twice, never raises."""
         for context in self._contexts:
@@ -285,3 +327,38 @@ class BrowserHost:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
+
+
+class LoadPlace:
+    """A place among the host's app loads (``BrowserHost.app_load``), held or given up."""
+
+    def __init__(self, loads: asyncio.Semaphore) -> None:
+        self._loads = loads
+        self.held = False
+
+    async def take(self) -> None:
+        await self._loads.acquire()  # a cancelled wait holds nothing
+        self.held = True
+
+    def leave(self) -> None:
+        if self.held:
+            self.held = False
+            self._loads.release()
+
+    @asynccontextmanager
+    async def given_up(self) -> AsyncIterator[None]:
+        """Around a wait that is not the browser's work: the place is free meanwhile, and
+        taken again (waiting its turn) before the load goes on."""
+        self.leave()
+        try:
+            yield
+        finally:
+            await self.take()
+
+
+def cores() -> int:
+    """The CPUs this process may run on (a container's affinity, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)

@@ -106,12 +106,15 @@ def build_cache_dir(state_dir: Path) -> Path:
 
 
 def load_live_build(text: str, strong_name: str, *, profile: CabinetProfile,
-                    cache_dir: Path | None, extra_schemas: Iterable[Path] = ()) -> LiveBuild:
+                    cache_dir: Path | None, extra_schemas: Iterable[Path] = (),
+                    cached: DerivedBuild | None = None) -> LiveBuild:
     """The live build of ``strong_name`` whose permutation is ``text`` (derived, or read back
-    from the cache), named by ``profile``'s schema and the user's ``--schema`` files."""
+    from the cache: ``cached`` when the caller read it already and left ``text`` empty), named
+    by ``profile``'s schema and the user's ``--schema`` files."""
     schemas = list(extra_schemas)
     try:
-        derived = _cached(strong_name, cache_dir) or _derive(text, strong_name, cache_dir)
+        derived = (cached or cached_build(strong_name, cache_dir)
+                   or _derive(text, strong_name, cache_dir))
     except PermutationError as exc:
         log.warning("cannot derive layouts from the permutation; decoding with our schema alone",
                     extra={"permutation": strong_name, "reason": exc.kind})
@@ -126,7 +129,7 @@ def load_live_build(text: str, strong_name: str, *, profile: CabinetProfile,
     live = LiveBuild(overlaid.registry, profile.needs, derived, overlaid)
     live.binder = Binder(derived, ours, overlaid.registry, on_drift=live.log_drift)
     if cache_dir is not None:
-        live.schema_file = _write_json(cache_dir / f"{strong_name}.schema.json",
+        live.schema_file = write_json(cache_dir / f"{strong_name}.schema.json",
                                        derived.to_schema())
     for drift in overlaid.drift:
         if not drift.same and drift.live_class is not None:
@@ -140,11 +143,12 @@ def load_live_build(text: str, strong_name: str, *, profile: CabinetProfile,
 def _derive(text: str, strong_name: str, cache_dir: Path | None) -> DerivedBuild:
     derived = derive_permutation(text)
     if cache_dir is not None:
-        _write_json(cache_dir / f"{strong_name}.json", build_to_json(derived))
+        write_json(cache_dir / f"{strong_name}.json", build_to_json(derived))
     return derived
 
 
-def _cached(strong_name: str, cache_dir: Path | None) -> DerivedBuild | None:
+def cached_build(strong_name: str, cache_dir: Path | None) -> DerivedBuild | None:
+    """The derived build of ``strong_name`` as an earlier session cached it, if any."""
     if cache_dir is None:
         return None
     path = cache_dir / f"{strong_name}.json"
@@ -158,7 +162,7 @@ def _cached(strong_name: str, cache_dir: Path | None) -> DerivedBuild | None:
         return None
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> Path | None:
+def write_json(path: Path, data: dict[str, Any]) -> Path | None:
     """Atomically, best effort: a cache that cannot be written costs a derivation next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

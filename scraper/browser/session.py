@@ -21,12 +21,13 @@ from typing import Any, Literal, TypeVar
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
+from scraper.browser.buildnotes import Note, read_note, write_note
 from scraper.browser.capture import Capture, Exchange, Expectation, for_call
 from scraper.browser.debug import DebugRecorder
 from scraper.browser.direct import DirectTransport, close_quietly
 from scraper.browser.host import BrowserHost
 from scraper.browser.learned import Learned
-from scraper.browser.livebuild import LiveBuild, build_cache_dir, load_live_build
+from scraper.browser.livebuild import LiveBuild, build_cache_dir, cached_build, load_live_build
 from scraper.browser.redact import Redactor
 from scraper.browser.rpc import Builder, CallPolicy, Check, RpcCaller
 from scraper.browser.storage import forget_state, load_state, save_state, state_dir, state_path
@@ -51,9 +52,11 @@ from scraper.errors import (
 from scraper.gwt import (
     Instance,
     Registry,
+    Request,
     Response,
     discover_services,
     discover_signatures,
+    parse_request,
     walk,
 )
 from scraper.profile import MTS, CabinetProfile
@@ -256,17 +259,19 @@ class BrowserSession:
         One attempt of a walk: a retry comes back here and starts from the start page again
         (after a login that went through, the start page is the app, not the login form).
         """
-        first_call = self.capture.expect(for_call(ok=False))
-        await self.goto("/")
-        if self.profile.is_login_url(self.page.url):
-            await self.authenticate(self)
-            return
-        await self.app_call(first_call, "after opening the app", timeout=self.settings.timeout_s)
-        await self.app_loaded()
-        if self._unsaved_login:
-            await self.logged_in()
-        else:
-            log.info("reused the saved session", extra={"address": self.settings.address})
+        async with self.host.app_load():  # the browser's CPU, shared by every account
+            first_call = self.capture.expect(for_call(ok=False))
+            await self.goto("/")
+            if self.profile.is_login_url(self.page.url):
+                await self.authenticate(self)
+                return
+            await self.app_call(first_call, "after opening the app",
+                                timeout=self.settings.timeout_s)
+            await self.app_loaded()
+            if self._unsaved_login:
+                await self.logged_in()
+            else:
+                log.info("reused the saved session", extra={"address": self.settings.address})
 
     async def app_call(self, expectation: Expectation, doing: str, *,
                        timeout: float | None = None) -> Exchange:
@@ -315,11 +320,14 @@ class BrowserSession:
         if not self.learned.permutation or not self.learned.module_base:
             raise FlowError("the app made no GWT call yet: permutation and module base unknown")
         url = f"{self.learned.module_base}{self.learned.permutation}.cache.js"
-        text = await self.page.evaluate(
+        cache = self._build_cache()
+        # a build derived before needs not its permutation (megabytes through the driver)
+        cached = await asyncio.to_thread(cached_build, self.learned.permutation, cache)
+        text = "" if cached is not None else await self.page.evaluate(
             "async (u) => { const r = await fetch(u); return r.ok ? await r.text() : ''; }", url)
         live = await asyncio.to_thread(
             load_live_build, text, self.learned.permutation, profile=self.profile,
-            cache_dir=self._build_cache(), extra_schemas=self.settings.schema_files)
+            cache_dir=cache, extra_schemas=self.settings.schema_files, cached=cached)
         self.use_live_build(live)
         if live.derived is not None:
             services = {s.path: s.policy for s in live.derived.services if s.path and s.policy}
@@ -341,6 +349,37 @@ class BrowserSession:
         self.registry = live.registry
         if self.rpc is not None:
             self.rpc.registry = live.registry
+
+    def recall(self, name: str) -> Request | None:
+        """``name`` as an earlier session's walk noted it for this build (``buildnotes``): its
+        ordinal and its call become this session's, so this session needs no walk. None when
+        no session noted it (or nothing is saved: ``reuse_session`` off)."""
+        cache, strong_name = self._build_cache(), self.learned.permutation
+        note = read_note(cache, strong_name, name) if cache and strong_name else None
+        if note is None:
+            return None
+        try:
+            request = parse_request(note.body, self.registry)
+        except ProtocolError as exc:
+            log.warning("ignoring a build note this build cannot decode",
+                        extra={"note": name, "permutation": strong_name, "error": str(exc)})
+            return None
+        self.learned.templates[(request.service, request.method)] = Exchange(
+            servlet=note.servlet, url=f"{self.learned.module_base or ''}{note.servlet}",
+            request_headers={}, request_body=note.body, status=None, response_body=None,
+            started=time.time(), duration_ms=0.0)
+        self.learned.ordinals[name] = note.ordinal
+        log.info("recalled what a walk learned", extra={"note": name, "ordinal": note.ordinal,
+                                                        "permutation": strong_name})
+        return request
+
+    def note(self, name: str, ordinal: int, exchange: Exchange) -> None:
+        """Keep ``name`` (learned by a walk, shown by the app's own ``exchange``) for every
+        later session on this build."""
+        cache, strong_name = self._build_cache(), self.learned.permutation
+        if cache is not None and strong_name and exchange.permutation == strong_name:
+            write_note(cache, strong_name, name,
+                       Note(ordinal=ordinal, servlet=exchange.servlet, body=exchange.request_body))
 
     def _build_cache(self) -> Path | None:
         """Derived builds are cached beside the saved sessions (not when nothing is saved)."""

@@ -69,6 +69,10 @@ def _needs_webkit_escape(unit: int) -> bool:
 
 _REQ_SIMPLE = re.compile(r"[\\|\0]")
 _REQ_WIDE = re.compile("[\ud800-\U0010ffff]")
+#: a char WebKit's rules escape (``WEBKIT_RANGES``, all in the BMP): most strings have none,
+#: and then need no walk unit by unit (the module base, class names: every string of a call)
+_REQ_WEBKIT = re.compile("[" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in WEBKIT_RANGES)
+                         + "]")
 
 
 def quote_request_string(text: str, *, webkit: bool = False) -> str:
@@ -76,7 +80,7 @@ def quote_request_string(text: str, *, webkit: bool = False) -> str:
     if not isinstance(text, str):
         raise EncodeError(f"string-table entry must be str, got {type(text).__name__}")
     plain = _REQ_SIMPLE.sub(lambda m: {"\\": "\\\\", "|": "\\!", "\0": "\\0"}[m.group(0)], text)
-    if not webkit and not _REQ_WIDE.search(plain):
+    if not _REQ_WIDE.search(plain) and not (webkit and _REQ_WEBKIT.search(plain)):
         return plain
     out: list[str] = []
     for unit in _utf16_units(plain):

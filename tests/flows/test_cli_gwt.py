@@ -38,6 +38,18 @@ def test_json_output_ends_with_a_newline_in_a_pipe_too():
     assert encoded.stdout == payload  # exact bytes, no newline added in a pipe
 
 
+def test_a_large_output_arrives_whole_through_a_pipe(tmp_path):
+    """``vats`` ends with ``os._exit`` (flows/cli/__init__.py): what it printed must be flushed
+    first — here 600 KB through a pipe, the last block of it included."""
+    value = "я" * 300_000 + "end"
+    source = tmp_path / "big.txt"
+    source.write_text(f'//OK[1,["{value}"],0,7]', encoding="utf-8")
+    out = run("gwt", "decode", "--returns", "java.lang.String", str(source))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith(b"}\n")
+    assert json.loads(out.stdout)["value"] == value
+
+
 def test_vector_with_schema_and_returns():
     out = run("gwt", "decode", "--schema", str(VECTORS / "schema.json"), "--returns", "int",
               str(VECTORS / "v05a_int_return.response.txt"))

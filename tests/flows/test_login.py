@@ -81,6 +81,21 @@ async def test_session_is_reused_across_runs(sandbox, state_dir, vats_host):
     assert {p.suffixes[-1] for p in (state_dir / "builds").iterdir()} == {".json"}
 
 
+async def test_a_derived_build_is_not_fetched_again(sandbox, state_dir, vats_host):
+    """The permutation (megabytes on the real cabinet) goes through the driver only for a build
+    not derived before: a second session reads the layouts from the build cache."""
+    fetched = []
+    for run in range(2):
+        async with BrowserSession(vats_host, account_settings(sandbox),
+                                  authenticate=make_authenticate()) as session:
+            session.page.on("request", lambda r, run=run: fetched.append(run) if (
+                r.url.endswith(".cache.js") and r.resource_type == "fetch") else None)
+            await session.open_app()
+            assert session.live.derived is not None and session.live.binder is not None
+            assert "DispatcherGwtService" in session.learned.strong_names
+    assert fetched == [0]
+
+
 async def test_expired_session_logs_in_again_once(sandbox, state_dir, vats_host):
     async with BrowserSession(vats_host, account_settings(sandbox),
                               authenticate=make_authenticate()) as session:
@@ -188,9 +203,11 @@ async def test_vats_confirmation_code_reaches_the_flow_through_the_settings(stat
 def _code_session(**settings):
     from types import SimpleNamespace
 
+    from scraper.browser.host import BrowserHost
     from scraper.settings import AccountSettings
 
-    return SimpleNamespace(settings=AccountSettings(**settings))
+    # a host that never starts a browser: the code is asked outside any app load here
+    return SimpleNamespace(settings=AccountSettings(**settings), host=BrowserHost())
 
 
 async def test_the_settings_code_wins_over_the_provider(monkeypatch):

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from flows import navigate
 from flows.client import Vats, VatsSync
-from flows.trunks import Inventory, normalize_phone
+from flows.login import make_authenticate
+from flows.trunks import DEVICE_FORM, Inventory, inventory, normalize_phone
+from scraper.browser.session import BrowserSession
 from scraper.errors import LoginError, UsageError
 from scraper.models import TRUNK_COLUMNS, Abonent, Filters, Trunk
 from tests.conftest import REPO, SandboxHandle, account_settings, start_sandbox_process, stop_sandbox_process
+from vats_fixtures.sandbox import builds
 
 pytestmark = pytest.mark.browser
 #: the async tests share the module's loop: the logged-in client lives in it
@@ -390,3 +396,53 @@ def test_readme_library_example_runs(sandbox: SandboxHandle, state_dir: Any) -> 
     trunks, _ = expected(sandbox.state())
     assert sorted(result.stdout.splitlines()) == sorted(
         f"{t['phone']} {t['sip_login']} {t['device_enabled']}" for t in trunks.values())
+
+
+# --- one Devices page walk per build (scraper/browser/buildnotes.py) ----------------------------
+async def _inventory_walks(sandbox: SandboxHandle, host: Any) -> tuple[Inventory, int, int]:
+    """One session's inventory: what it found, the device form's ordinal it used, and how many
+    getForm calls the app itself made (a Devices page walk makes one; our replays are not
+    captured)."""
+    async with BrowserSession(host, account_settings(sandbox),
+                              authenticate=make_authenticate()) as session:
+        await session.open_app()
+        result = await inventory(session)
+        app_forms = [e for e in session.capture.exchanges if navigate.GET_FORM_ANY(e)]
+        return result, session.learned.ordinals[DEVICE_FORM], len(app_forms)
+
+
+async def test_a_build_walked_once_is_recalled_until_a_redeploy(
+        sandbox: SandboxHandle, state_dir: Path, vats_host: Any) -> None:
+    """The second session on a build reads every trunk without opening a Devices page; after a
+    redeploy the new build (another ordinal) is walked again, and both builds' notes stay."""
+    first, ordinal, walks = await _inventory_walks(sandbox, vats_host)
+    assert (ordinal, walks) == (builds.get_build("older").device_form, 1)
+    assert_matches(first, expected(sandbox.state()))
+    again, ordinal, walks = await _inventory_walks(sandbox, vats_host)
+    assert (ordinal, walks) == (builds.get_build("older").device_form, 0)
+    assert found(again) == found(first)
+
+    sandbox.control(redeploy=True)
+    newer, ordinal, walks = await _inventory_walks(sandbox, vats_host)
+    assert (ordinal, walks) == (builds.get_build("newer").device_form, 1)
+    assert_matches(newer, expected(sandbox.state()))
+    notes = sorted((state_dir / "builds").glob("*.notes.json"))
+    assert len(notes) == 2
+    text = "".join(path.read_text(encoding="utf-8") for path in notes)
+    assert "sandbox" not in text  # the account's password (ACCOUNT_PASSWORD) is in no note
+    assert all(t.sip_password.get_secret_value() not in text
+               for t in newer.trunks if t.sip_password)
+
+
+async def test_a_note_this_build_cannot_decode_is_walked_past(
+        sandbox: SandboxHandle, state_dir: Path, vats_host: Any) -> None:
+    _, _, walks = await _inventory_walks(sandbox, vats_host)
+    assert walks == 1
+    (path,) = (state_dir / "builds").glob("*.notes.json")
+    notes = json.loads(path.read_text(encoding="utf-8"))
+    notes[DEVICE_FORM]["body"] = "7|0|garbage"
+    path.write_text(json.dumps(notes), encoding="utf-8")
+    result, ordinal, walks = await _inventory_walks(sandbox, vats_host)
+    assert (ordinal, walks) == (builds.get_build("older").device_form, 1)
+    assert_matches(result, expected(sandbox.state()))
+    assert json.loads(path.read_text(encoding="utf-8"))[DEVICE_FORM]["body"] != "7|0|garbage"

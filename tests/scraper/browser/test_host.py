@@ -1,5 +1,6 @@
 """No Chromium is left running: after success, after an error, after Ctrl-C."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -127,3 +128,77 @@ async def test_a_browser_that_dies_while_starting_is_started_once_more() -> None
     with pytest.raises(PlaywrightError, match="Executable doesn't exist"):
         await host._launch(fake)  # type: ignore[arg-type]
     assert len(attempts) == 2  # tried twice, then the error as it was
+
+
+# --- app loads: at most one per core at once (BrowserHost.app_load) -----------------------------
+async def _loads_at_once(host, tasks, *, hold=0.05, nested=False):
+    inside = peak = 0
+
+    async def one():
+        nonlocal inside, peak
+        async with host.app_load():
+            if nested:  # a re-login inside a load: the same place, no deadlock
+                async with host.app_load():
+                    pass
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(hold)
+            inside -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(tasks))), 10)
+    return peak
+
+
+async def test_app_loads_are_one_per_core(monkeypatch):
+    monkeypatch.setattr("scraper.browser.host.cores", lambda: 2)
+    host = BrowserHost()  # no browser needed to share out places
+    assert await _loads_at_once(host, 7) == 2
+    assert await _loads_at_once(host, 3, nested=True) == 2
+
+
+async def test_a_cancelled_wait_for_a_load_keeps_no_place(monkeypatch):
+    monkeypatch.setattr("scraper.browser.host.cores", lambda: 1)
+    host = BrowserHost()
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder():
+        async with host.app_load():
+            holding.set()
+            await release.wait()
+
+    first = asyncio.ensure_future(holder())
+    await holding.wait()
+    waiting = asyncio.ensure_future(_loads_at_once(host, 1))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # the one place is held
+    waiting.cancel()
+    release.set()
+    await first
+    assert await _loads_at_once(host, 4) == 1  # not 2: the cancelled wait left nothing behind
+
+
+async def test_a_load_waiting_for_a_person_lets_others_load(monkeypatch):
+    monkeypatch.setattr("scraper.browser.host.cores", lambda: 1)
+    host = BrowserHost()
+    other_loaded = asyncio.Event()
+    order = []
+
+    async def needs_a_code():
+        async with host.app_load():
+            order.append("code asked")
+            async with host.waiting_for_person():
+                await asyncio.wait_for(other_loaded.wait(), 5)  # the person answers later
+            order.append("code given")
+
+    async def other():
+        await asyncio.sleep(0.02)
+        async with host.app_load():
+            order.append("other loaded")
+            other_loaded.set()
+            await asyncio.sleep(0.05)
+        order.append("other left")
+
+    await asyncio.gather(needs_a_code(), other())
+    # the coded load waited for its place again: it went on only after the other left it
+    assert order == ["code asked", "other loaded", "other left", "code given"]
+    assert await _loads_at_once(host, 3) == 1

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from scraper.errors import DecodeError
 from scraper.gwt.escapes import (
+    WEBKIT_RANGES,
     escape_response_string,
     format_java_double,
     parse_java_double,
@@ -102,3 +103,20 @@ def test_double_garbage(bad):
 @given(st.floats(allow_nan=False))
 def test_double_round_trip(value):
     assert parse_java_double(format_java_double(value)) == value
+
+
+def test_webkit_quoting_escapes_exactly_the_ranges_at_their_edges() -> None:
+    """The quick test for "nothing to escape" agrees with the rule unit by unit: around each
+    edge of every WebKit range, and for astral chars (two surrogate units)."""
+    def by_the_rule(text: str) -> str:
+        data = text.encode("utf-16-le", "surrogatepass")
+        units = [data[i] | (data[i + 1] << 8) for i in range(0, len(data), 2)]
+        return "".join(f"\\u{u:04x}" if u >= 0xD800 or any(lo <= u <= hi for lo, hi in WEBKIT_RANGES)
+                       else chr(u) for u in units)
+
+    edges = sorted({c for lo, hi in WEBKIT_RANGES for c in (lo - 1, lo, hi, hi + 1)})
+    for code in [*edges, 0x41, 0x416, 0xD7FF, 0xE000, 0xFFFD, 0x1F600]:
+        text = f"ab{chr(code)}cd"
+        assert quote_request_string(text, webkit=True) == by_the_rule(text), hex(code)
+    assert quote_request_string("https://vpbx.mts.ru/vpbxGwt/", webkit=True) == \
+        "https://vpbx.mts.ru/vpbxGwt/"
