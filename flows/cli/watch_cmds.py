@@ -319,9 +319,10 @@ def _summary(data: dict[str, Any]) -> str:
     for name in fields:
         old, new = before.get(name), after.get(name)
         if name == "sip_password":
-            old = before.get("sip_password_fingerprint")
-            new = after.get("sip_password_fingerprint")
-            if old != new:
+            # an event's data carries the fingerprint; a diff of two snapshots only the passwords
+            key = "sip_password_fingerprint" if "sip_password_fingerprint" in before \
+                else "sip_password"
+            if before.get(key) != after.get(key):
                 parts.append("sip_password changed")
         elif old != new:
             parts.append(f"{name} {_show(old)}→{_show(new)}")

@@ -26,6 +26,7 @@ from vats_fixtures.webhook import Reply, WebhookReceiver, new_secret
 pytestmark = pytest.mark.browser
 
 SECRET = new_secret()
+NEW_PASSWORD = "n3w-Secret-0"
 
 
 def accounts_file(tmp_path: Path, cabinets, *, sinks: str = "", every: str = "1h",
@@ -123,21 +124,28 @@ async def test_watch_once_then_history_diff_and_events(cabinets, tmp_path):
     assert len(read_jsonl(tmp_path / "events.jsonl")) == all_trunks(cabinets)
     assert first.stderr.count("account cycle ok") == 3  # one structured line per account
 
-    phone = sorted(trunk_phones(cabinets["north"]))[0]
-    cabinets["north"].edit({"phone": phone, "blocked": True})
+    phone, other = sorted(trunk_phones(cabinets["north"]))[:2]
+    cabinets["north"].edit({"phone": phone, "blocked": True},
+                           {"phone": other, "sip_password": NEW_PASSWORD})
     second = await vats(config, "watch", "--once", env=env)
     assert second.returncode == 0, second.stderr
     new = read_jsonl(tmp_path / "events.jsonl")[all_trunks(cabinets):]
-    assert [(e["subject"], e["type"]) for e in new] == [(phone, "vats.flags.changed")]
+    changed = {(phone, "vats.flags.changed"), (other, "vats.credentials.changed")}
+    assert {(e["subject"], e["type"]) for e in new} == changed and len(new) == 2
 
     history = await vats(config, "history", phone, "--format", "json", env=env)
     assert [r["type"] for r in json.loads(history.stdout)] == \
         ["vats.trunk.appeared", "vats.flags.changed"]
     assert "blocked no→yes" in json.loads(history.stdout)[1]["change"]
+    history = await vats(config, "history", other, "--format", "json", env=env)
+    assert json.loads(history.stdout)[1]["change"] == "sip_password changed"
 
     diff = await vats(config, "diff", "--account", "north", "--format", "json", env=env)
-    assert [(r["phone"], r["type"]) for r in json.loads(diff.stdout)] == \
-        [(phone, "vats.flags.changed")]
+    rows = {(r["phone"], r["type"]): r["change"] for r in json.loads(diff.stdout)}
+    assert set(rows) == changed
+    assert rows[other, "vats.credentials.changed"] == "sip_password changed"
+    assert "blocked no→yes" in rows[phone, "vats.flags.changed"]
+    assert NEW_PASSWORD not in diff.stdout + history.stdout
     whole = await vats(config, "diff", "--account", "north", "1", "2", env=env)
     assert whole.returncode == 0 and phone in whole.stdout
     unknown = await vats(config, "diff", "--account", "north", "1", "9", env=env)
