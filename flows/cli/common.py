@@ -45,7 +45,7 @@ class CliState:
     headed: bool
     slow_mo: float
     debug_dir: Path | None
-    trace: str
+    trace: str | None
     chromium: str | None
     ca_cert: Path | None
     reuse: bool
@@ -100,15 +100,17 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
              "prompt; never the command line).")], False),
     "headed": (Annotated[bool, _global(
         "--headed", help="Show the browser window (needs a display; without one: "
-                         "xvfb-run vats --headed ...).")], False),
+                         "xvfb-run vats --headed ...; env VATS_HEADLESS=false).")], False),
     "slow_mo": (Annotated[float, _global(
-        "--slow-mo", metavar="MS", help="Slow every browser step by MS milliseconds.")], 0),
+        "--slow-mo", metavar="MS",
+        help="Slow every browser step by MS milliseconds (env VATS_SLOW_MO_MS).")], 0),
     "debug_dir": (Annotated[Path | None, _global(
         "--debug-dir", metavar="DIR",
         help="Write a screenshot per step and a trace on failure here.")], None),
     "trace": (Annotated[str, _global(
         "--trace", metavar="WHEN",
-        help="Playwright trace: on-failure, always or off.")], "on-failure"),
+        help="Playwright trace: on-failure (the default), always or off (env VATS_TRACE).")],
+        None),
     "chromium": (Annotated[str | None, _global(
         "--chromium", metavar="PATH", help="Chromium binary to use (env VATS_CHROMIUM).")], None),
     "ca_cert": (Annotated[Path | None, _global(
@@ -274,12 +276,18 @@ def local_settings(state: CliState) -> AccountSettings:
 
 
 def option_values(state: CliState, overrides: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "headless": not state.headed, "slow_mo_ms": state.slow_mo, "trace": state.trace,
-        "reuse_session": state.reuse,
-    }
+    """What the options given say; an option left out says nothing, so that ``VATS_HEADLESS``,
+    ``VATS_SLOW_MO_MS``, ``VATS_TRACE`` … still reach ``AccountSettings`` (flags cannot be
+    told from their defaults, so only a flag's non-default value speaks)."""
+    values: dict[str, Any] = {}
+    if state.headed:
+        values["headless"] = False
+    if state.slow_mo:
+        values["slow_mo_ms"] = state.slow_mo
+    if not state.reuse:
+        values["reuse_session"] = False
     for key, value in (("address", state.address), ("login", state.login),
-                       ("transport", state.transport),
+                       ("transport", state.transport), ("trace", state.trace),
                        ("debug_dir", state.debug_dir), ("chromium", state.chromium),
                        ("ca_cert", state.ca_cert)):
         if value is not None:

@@ -19,7 +19,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli.common import CliState, option_values, run_async, usage_errors, validated_settings
+from flows.cli.common import (
+    CliState,
+    local_settings,
+    option_values,
+    run_async,
+    usage_errors,
+    validated_settings,
+)
 from flows.cli.output import print_table
 from flows.watch.config import AccountEntry, WatchConfig, load_config
 from flows.watch.events import CREDENTIALS, FLAGS, Change, diff
@@ -65,8 +72,9 @@ def shared_host(state: CliState, config: WatchConfig) -> BrowserHost:
     certs = [entry.ca_cert for entry in config.accounts if entry.ca_cert is not None]
     if state.ca_cert is not None:
         certs.append(state.ca_cert)
-    return BrowserHost(headless=not state.headed, slow_mo_ms=state.slow_mo,
-                       chromium=state.chromium, ca_certs=certs)
+    settings = local_settings(state)  # --headed, else VATS_HEADLESS ...
+    return BrowserHost(headless=settings.headless, slow_mo_ms=settings.slow_mo_ms,
+                       chromium=settings.chromium, ca_certs=certs)
 
 
 # -- vats accounts ------------------------------------------------------------------------------

@@ -98,6 +98,34 @@ def test_options_and_overrides_win_over_the_environment(monkeypatch: pytest.Monk
     assert settings.state_dir == tmp_path / "mine"
 
 
+def test_browser_variables_count_when_no_flag_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``VATS_HEADLESS=false`` (a headed debugging run set once in the shell) and its kin were
+    shadowed by the flags' defaults; a flag left out must say nothing."""
+    monkeypatch.setenv("VATS_HEADLESS", "false")
+    monkeypatch.setenv("VATS_SLOW_MO_MS", "250")
+    monkeypatch.setenv("VATS_TRACE", "always")
+    monkeypatch.setenv("VATS_REUSE_SESSION", "false")
+    settings = local_settings(cli_state(trace=None))
+    assert (settings.headless, settings.slow_mo_ms, settings.trace, settings.reuse_session) \
+        == (False, 250, "always", False)
+
+
+def test_browser_flags_win_over_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VATS_HEADLESS", "true")
+    monkeypatch.setenv("VATS_SLOW_MO_MS", "250")
+    monkeypatch.setenv("VATS_TRACE", "always")
+    monkeypatch.setenv("VATS_REUSE_SESSION", "true")
+    settings = local_settings(cli_state(headed=True, slow_mo=10, trace="off", reuse=False))
+    assert (settings.headless, settings.slow_mo_ms, settings.trace, settings.reuse_session) \
+        == (False, 10, "off", False)
+
+
+def test_without_flags_or_variables_the_defaults_hold() -> None:
+    settings = local_settings(cli_state(trace=None))
+    assert (settings.headless, settings.slow_mo_ms, settings.trace, settings.reuse_session) \
+        == (True, 0, "on-failure", True)
+
+
 def test_settings_for_leaves_the_environment_alone(monkeypatch: pytest.MonkeyPatch,
                                                    tmp_path: Path) -> None:
     monkeypatch.setenv("VATS_PASSWORD", "from-env")

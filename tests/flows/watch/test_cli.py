@@ -114,6 +114,18 @@ async def test_an_inline_password_is_refused_with_the_key_named(cabinets, tmp_pa
     assert "Traceback" not in result.stderr
 
 
+async def test_the_shared_browser_follows_vats_headless(cabinets, tmp_path):
+    """``VATS_HEADLESS=false`` asks the watch's one browser for a window, as ``--headed`` does:
+    with no display it is refused before any launch (it was silently headless)."""
+    config = accounts_file(tmp_path, {"north": cabinets["north"]})
+    env = {k: v for k, v in environment(tmp_path).items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = await vats(config, "watch", "--once", env={**env, "VATS_HEADLESS": "false"})
+    assert result.returncode == 2, result.stderr
+    assert "needs a display" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "watch.sqlite").exists() or stored_ids(tmp_path) == []
+
+
 # -- watch, history, diff, events --------------------------------------------------------------
 
 async def test_watch_once_then_history_diff_and_events(cabinets, tmp_path):
