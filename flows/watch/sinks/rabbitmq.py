@@ -74,8 +74,10 @@ class RabbitSink(Sink):
         await self.close()
         try:  # the client's own timeout first (it cleans up), ours for the declarations
             async with asyncio.timeout(self.connect_timeout + 2):
-                self._connection = await aio_pika.connect(self._url,
-                                                          timeout=self.connect_timeout)
+                # not aio_pika.connect: a connection it failed to open is dropped unclosed, and
+                # its __del__ then schedules a close() nobody awaits; ours is closed below
+                self._connection = aio_pika.Connection(URL(self._url))
+                await self._connection.connect(timeout=self.connect_timeout)
                 channel = await self._connection.channel(publisher_confirms=True,
                                                          on_return_raises=True)
                 self._exchange = await self._declare(channel)

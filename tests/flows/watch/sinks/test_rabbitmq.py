@@ -7,6 +7,7 @@ still never see each other's messages.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -297,6 +298,29 @@ async def test_a_wrong_password_is_refused_and_never_shown(rabbitmq: RabbitBroke
     ours = [r for r in caplog.records if r.name == "flows.watch.sinks.rabbitmq"]
     assert ours and all("Wr0ngPassw0rd" not in repr(vars(r)) for r in ours)
     assert ours[-1].broker == f"127.0.0.1:{rabbitmq.port}"
+
+
+async def test_a_connection_that_failed_to_open_is_closed_not_left_to_the_collector(
+        rabbitmq: RabbitBroker, monkeypatch: pytest.MonkeyPatch):
+    """aio_pika.connect drops a connection it could not open without closing it; its __del__
+    then schedules a close() that, with no loop running by then, is never awaited (a
+    RuntimeWarning in CI). Every connection the sink made must be closed before it is freed."""
+    gc.collect()  # what earlier tests left is freed before the spy watches
+    freed_closed: list[bool] = []
+    original = aio_pika.Connection.__del__
+
+    def spy(self: aio_pika.Connection) -> None:
+        freed_closed.append(self.is_closed)
+        original(self)
+
+    monkeypatch.setattr(aio_pika.Connection, "__del__", spy)
+    url = f"amqp://guest:Wr0ngPassw0rd@127.0.0.1:{rabbitmq.port}/"
+    sink = RabbitSink(config(unique("events")), url=url)
+    with pytest.raises(SinkError):
+        await sink.open()
+    del sink
+    gc.collect()
+    assert freed_closed and all(freed_closed), freed_closed
 
 
 async def test_an_exchange_of_another_type_is_refused(rabbitmq: RabbitBroker, sink_factory):
