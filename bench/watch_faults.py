@@ -94,16 +94,20 @@ class Stage:
     def command(self, *args: str) -> list[str]:
         return [vats_executable(), "--config", str(self.config()), *args]
 
+    async def spawn(self, *args: str) -> asyncio.subprocess.Process:
+        """The CLI in a subprocess of its own process group (a kill reaches its browser too);
+        its log goes to a file in the scenario's folder, never to a pipe nobody reads."""
+        with (self.folder / f"stderr-{len(self.steps) + 1}").open("wb") as log:
+            return await asyncio.create_subprocess_exec(
+                *self.command(*args), cwd=self.folder, env=self.environment(),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=log, start_new_session=True)
+
     async def vats(self, *args: str, why: str = "") -> int:
-        """The CLI in a subprocess; its exit status is noted as a step of the scenario."""
-        process = await asyncio.create_subprocess_exec(
-            *self.command(*args), cwd=self.folder, env=self.environment(),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
-        _, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT_S)
-        status = process.returncode or 0
+        """The CLI run to its end; its exit status is noted as a step of the scenario."""
+        process = await self.spawn(*args)
+        status = await asyncio.wait_for(process.wait(), RUN_TIMEOUT_S)
         self.steps.append(f"`{' '.join(args)}` → {status}{f' ({why})' if why else ''}")
-        (self.folder / f"stderr-{len(self.steps)}").write_bytes(err)
         return status
 
 
@@ -146,10 +150,7 @@ async def killed_before_delivery(stage: Stage) -> None:
     only after ten minutes), then a restart."""
     stage.receiver.answer(Reply(200, delay=600))
     stage.webhook_timeout_s = 60.0
-    process = await asyncio.create_subprocess_exec(
-        *stage.command("watch", "--once"), cwd=stage.folder, env=stage.environment(),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+    process = await stage.spawn("watch", "--once")
     try:
         await stage.receiver.wait_for(1, timeout=RUN_TIMEOUT_S, requests=True)
     finally:
@@ -181,7 +182,9 @@ SCENARIOS: dict[str, tuple[str, Callable[[Stage], Awaitable[None]]]] = {
 # -- what each sink received ---------------------------------------------------------------------
 
 @dataclass
-class Received:
+class Got:
+    """What one sink received: event ids in order of arrival (a copy appears twice)."""
+
     sink: str
     ids: list[str]
     tries: int | None = None
@@ -192,23 +195,26 @@ def stored_events(stage: Stage) -> list[tuple[str, str]]:
         return [(row[0], row[1]) for row in db.execute("SELECT id, type FROM events ORDER BY seq")]
 
 
-async def received(stage: Stage) -> list[Received]:
+async def received(stage: Stage) -> list[Got]:
     path = stage.folder / "events.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     messages = await stage.broker.messages(stage.queue)
-    return [Received("log", [json.loads(line)["id"] for line in lines]),
-            Received("hook", [i for i in stage.receiver.ids() if i is not None],
-                     tries=len(stage.receiver.received)),
-            Received("bus", [m.message_id for m in messages if m.message_id is not None])]
+    return [Got("log", [json.loads(line)["id"] for line in lines]),
+            Got("hook", [i for i in stage.receiver.ids() if i is not None],
+                tries=len(stage.receiver.received)),
+            Got("bus", [m.message_id for m in messages if m.message_id is not None])]
 
 
 def in_order(got: list[str], stored: list[str]) -> bool:
-    first = list(dict.fromkeys(i for i in got if i in set(stored)))
-    return first == [i for i in stored if i in set(first)]
+    """The first copy of each id arrived in the store's order (ids not stored left aside)."""
+    known = set(stored)
+    first = list(dict.fromkeys(i for i in got if i in known))
+    arrived = set(first)
+    return first == [i for i in stored if i in arrived]
 
 
 def rows(title: str, stage: Stage, stored: list[tuple[str, str]],
-         sinks: list[Received]) -> list[str]:
+         sinks: list[Got]) -> list[str]:
     ids = [i for i, _ in stored]
     types = Counter(t.removeprefix("vats.") for _, t in stored)
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(types.items()))

@@ -29,7 +29,7 @@ from flows.cli.common import (
 )
 from flows.cli.output import print_table
 from flows.watch.config import AccountEntry, WatchConfig, load_config
-from flows.watch.events import CREDENTIALS, FLAGS, Change, diff
+from flows.watch.events import CREDENTIALS, FLAGS, change_data, diff
 from flows.watch.store import Cycle, Store
 from scraper.browser.host import BrowserHost
 from scraper.browser.redact import Redactor
@@ -252,7 +252,7 @@ def diff_command(state: CliState, *, account: str | None, start: int | None, end
         older = _pick(by_seq, start, snapshots[-2] if len(snapshots) > 1 else None, name)
         newer = _pick(by_seq, end, snapshots[-1], name)
         changes = diff(store.states(older), store.states(newer), newer.unread)
-    rows = [{"type": c.type, "phone": c.phone, "change": _summary(_change_data(c))}
+    rows = [{"type": c.type, "phone": c.phone, "change": _summary(change_data(c, store.key))}
             for c in changes]
     _print_rows(rows, fmt, title=f"{name}: snapshot {older.seq} ({older.finished}) → "
                                  f"{newer.seq} ({newer.finished}), {len(rows)} change(s)")
@@ -305,12 +305,6 @@ def _pick(by_seq: dict[int, Cycle], seq: int | None, default: Cycle | None, name
     return by_seq[seq]
 
 
-def _change_data(change: Change) -> dict[str, Any]:
-    return {"before": change.before.model_dump() if change.before else None,
-            "after": change.after.model_dump() if change.after else None,
-            "changed": list(change.changed)}
-
-
 def _summary(data: dict[str, Any]) -> str:
     """One line of what changed, never a password (a password change says "changed")."""
     if "error" in data:
@@ -327,10 +321,9 @@ def _summary(data: dict[str, Any]) -> str:
     for name in fields:
         old, new = before.get(name), after.get(name)
         if name == "sip_password":
-            # an event's data carries the fingerprint; a diff of two snapshots only the passwords
-            key = "sip_password_fingerprint" if "sip_password_fingerprint" in before \
-                else "sip_password"
-            if before.get(key) != after.get(key):
+            old = before.get("sip_password_fingerprint")
+            new = after.get("sip_password_fingerprint")
+            if old != new:
                 parts.append("sip_password changed")
         elif old != new:
             parts.append(f"{name} {_show(old)}→{_show(new)}")

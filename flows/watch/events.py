@@ -182,14 +182,21 @@ def _state_data(state: TrunkState | None, key: bytes) -> dict[str, Any] | None:
     return data
 
 
+def change_data(change: Change, key: bytes) -> dict[str, Any]:
+    """``before``, ``after`` and ``changed`` of a change's event data; ``vats diff`` summarises
+    its changes from the same shape as ``vats history`` its events (fingerprints included)."""
+    data: dict[str, Any] = {"before": _state_data(change.before, key),
+                            "after": _state_data(change.after, key)}
+    if change.changed:
+        data["changed"] = list(change.changed)
+    return data
+
+
 def cloud_event(change: Change, *, account: str, snapshot: int, time: datetime,
                 key: bytes) -> dict[str, Any]:
     """The CloudEvent of a change, with secrets (the outbox keeps this; ``render`` per sink)."""
     data: dict[str, Any] = {"account": account, "phone": change.phone, "snapshot": snapshot,
-                            "before": _state_data(change.before, key),
-                            "after": _state_data(change.after, key)}
-    if change.changed:
-        data["changed"] = list(change.changed)
+                            **change_data(change, key)}
     if change.detail:
         data.update(change.detail)
     event: dict[str, Any] = {

@@ -39,7 +39,7 @@ def vats(*args: str | Path, env: dict[str, str], timeout: float = 180
                           stdin=subprocess.DEVNULL)
 
 
-def refused(result: subprocess.CompletedProcess[str], message: str) -> None:
+def assert_refused(result: subprocess.CompletedProcess[str], message: str) -> None:
     """Exit 2, one line ``vats: ...`` naming the trouble, no traceback."""
     assert result.returncode == 2, (result.stdout[-2000:], result.stderr[-3000:])
     assert "Traceback" not in result.stderr
@@ -83,7 +83,7 @@ def test_numbers_and_concurrency_are_described_alike(command, env):
 def test_a_malformed_number_is_refused_by_the_change_commands(args, env):
     """``enable 7924653652x --dry-run`` planned the change for 77924653652."""
     result = vats(*args, env=env)
-    refused(result, "not phone numbers: ")
+    assert_refused(result, "not phone numbers: ")
     assert next(a for a in args[1:] if "9246536" in a).split(",")[-1] in result.stderr
 
 
@@ -92,7 +92,7 @@ def test_an_empty_numbers_file_is_refused_everywhere(command, env, tmp_path):
     """``trunks`` listed every trunk, ``enable`` said "name the numbers" though a file was given."""
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
-    refused(vats(command, "--numbers-file", empty, env=env),
+    assert_refused(vats(command, "--numbers-file", empty, env=env),
             f"--numbers-file {empty}: no numbers in it")
 
 
@@ -105,7 +105,7 @@ def test_an_empty_numbers_file_is_refused_everywhere(command, env, tmp_path):
 ])
 def test_every_format_is_honoured_or_refused(args, message, env):
     """``audit --format csv`` and ``--format foo`` printed a table."""
-    refused(vats(*args, env=env), message)
+    assert_refused(vats(*args, env=env), message)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -115,7 +115,7 @@ def test_every_format_is_honoured_or_refused(args, message, env):
     (("doctor", "--bundle", "/no-such-folder/b.zip"), "folder /no-such-folder does not exist"),
 ])
 def test_an_output_file_is_checked_before_the_login(args, message, env):
-    refused(vats(*args, "--login", ACCOUNT_LOGIN, env=env), message)
+    assert_refused(vats(*args, "--login", ACCOUNT_LOGIN, env=env), message)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:39085", "htp://127.0.0.1:1", "https://a b",
@@ -124,7 +124,7 @@ def test_an_output_file_is_checked_before_the_login(args, message, env):
 def test_an_address_is_checked_before_a_browser_starts(address, where, env):
     args = ("--address", address, "login") if where == "before" else ("login", "--address",
                                                                       address)
-    refused(vats(*args, "--login", ACCOUNT_LOGIN, env=env, timeout=30),
+    assert_refused(vats(*args, "--login", ACCOUNT_LOGIN, env=env, timeout=30),
             "write http(s)://host[:port]")
 
 

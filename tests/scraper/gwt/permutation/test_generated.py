@@ -60,7 +60,7 @@ def flat_java_fields(module: Module, name: str) -> list[Field]:
     return out
 
 
-def check(module: Module, build: DerivedBuild, *, pretty: bool,
+def assert_derives_to_source(module: Module, build: DerivedBuild, *, pretty: bool,
           pruned: frozenset[tuple[str, str]] = frozenset()) -> None:
     """Every table type of every service, and every service, as the module declares them."""
     by_signature = {t.signature: t for t in build.types.values()}
@@ -104,7 +104,8 @@ def test_every_sandbox_build_derives_to_its_source_classes(build_name, style):
     compiled = compile_permutation(module, style=style, seed=f"test:{build_name}:{style}")
     build = derive_permutation(compiled.js)
     assert build.style == style and build.gwt_version == "2.7.0"
-    check(module, build, pretty=style == "PRETTY", pruned=frozenset(compiled.pruned_fields))
+    assert_derives_to_source(module, build, pretty=style == "PRETTY",
+                             pruned=frozenset(compiled.pruned_fields))
     if style == "OBF":
         assert [(t.name, s) for t in build.types.values() for s in t.fields if s.name is not None] == []
 
@@ -157,7 +158,8 @@ def test_random_class_graphs_derive_to_their_source(module, seed, style):
     options = Options.randomized(str(seed), fields)
     compiled = compile_permutation(module, style=style, seed=str(seed), options=options)
     build = derive_permutation(compiled.js)
-    check(module, build, pretty=style == "PRETTY", pruned=frozenset(compiled.pruned_fields))
+    assert_derives_to_source(module, build, pretty=style == "PRETTY",
+                             pruned=frozenset(compiled.pruned_fields))
 
 
 def test_primitive_kinds_map():
